@@ -1,0 +1,60 @@
+# The verbs a newcomer types. `make run` and `make test` set up everything they need.
+# aws-sam-cli (and the cfn-lint it brings) lives in its own environment, .venv-sam, so that
+# its exact pins never hold the app's packages back.
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+ENV ?= dev
+PORT ?= 5003
+export AWS_DEFAULT_REGION ?= us-east-1
+# sam's telemetry would try to reach the network
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: setup run test lint typecheck validate unit build deploy bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
+	touch $@
+
+run: setup
+	$(BIN)/ordering-local serve --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy layers/ordering/ordering local functions tests
+
+validate: setup $(SAM_VENV)/.installed
+	$(SAM) validate --lint --template template.yaml
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+unit: setup
+	$(BIN)/pytest
+
+test: lint typecheck validate unit
+
+build: $(SAM_VENV)/.installed
+	$(SAM) build --template template.yaml
+
+deploy: build
+	$(SAM) deploy --config-env $(ENV)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .local .mypy_cache .ruff_cache

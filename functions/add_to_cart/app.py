@@ -1,0 +1,20 @@
+"""POST /cart/add: add a reserved seat to the caller's cart (their draft order)."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.http.models import AddToCartRequest
+from ordering.usecases.add_to_cart import AddToCart, add_to_cart
+
+app = api()
+
+
+@app.post("/cart/add")
+def add(body: AddToCartRequest) -> Response[str]:
+    caller = identify(app.current_event.headers, body.userId, body.guestToken)
+    order = add_to_cart(AddToCart(caller, body.seatId, body.price, body.reservationId))
+    return json_response(200, order_body(order, caller))
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,20 @@
+"""POST /orders/checkout: move the caller's draft order to pending, ready for payment."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.http.models import CheckoutRequest
+from ordering.usecases.checkout import checkout
+
+app = api()
+
+
+@app.post("/orders/checkout")
+def check_out(body: CheckoutRequest) -> Response[str]:
+    caller = identify(app.current_event.headers, body.userId, body.guestToken)
+    order = checkout(caller, body.orderId)
+    return json_response(200, order_body(order, caller))
+
+
+lambda_handler = lambda_handler_for(app)

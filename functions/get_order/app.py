@@ -1,0 +1,21 @@
+"""GET /orders/{orderId}: the order with the customer's email, for its owner and for services."""
+
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.usecases.get_order import get_order
+
+app = api()
+
+
+@app.get("/orders/<orderId>")
+def read(orderId: UUID) -> Response[str]:
+    caller = identify(app.current_event.headers, None, None)
+    order = get_order(caller, orderId)
+    return json_response(200, order_body(order, caller, with_email=True))
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,83 @@
+"""Settings, read once from the environment on first use and validated (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment is incomplete or wrong: a deploy-time mistake."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None
+    database_secret_arn: str | None
+    redis_url: str | None
+    redis_key_prefix: str
+    jwt_secret: str | None
+    jwt_secret_arn: str | None
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_algorithm: str
+    service_roles: frozenset[str]
+    max_seats_per_order: int
+    db_connect_timeout_s: int
+    db_statement_timeout_ms: int
+    redis_timeout_s: float
+    redis_retry_after_s: float
+    max_body_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def integer(name: str, default: int, minimum: int = 1) -> int:
+            raw = env.get(name, "").strip() or str(default)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+            if value < minimum:
+                raise ConfigurationError(f"{name} must be at least {minimum}")
+            return value
+
+        def decimal_seconds(name: str, default: float) -> float:
+            raw = env.get(name, "").strip() or str(default)
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+        settings = cls(
+            database_url=env.get("DATABASE_URL") or None,
+            database_secret_arn=env.get("DATABASE_SECRET_ARN") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_key_prefix=env.get("REDIS_KEY_PREFIX", "ordering:"),
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_secret_arn=env.get("JWT_SECRET_ARN") or None,
+            jwt_issuer=env.get("JWT_ISSUER", "SpecKit.Identity"),
+            jwt_audience=env.get("JWT_AUDIENCE", "SpecKit.Services"),
+            jwt_algorithm=env.get("JWT_ALGORITHM", "HS256"),
+            service_roles=frozenset(
+                role.strip() for role in env.get("SERVICE_ROLES", "fulfillment,service").split(",") if role.strip()
+            ),
+            max_seats_per_order=integer("MAX_SEATS_PER_ORDER", 10),
+            db_connect_timeout_s=integer("DB_CONNECT_TIMEOUT_S", 3),
+            db_statement_timeout_ms=integer("DB_STATEMENT_TIMEOUT_MS", 5000),
+            redis_timeout_s=decimal_seconds("REDIS_TIMEOUT_S", 0.25),
+            redis_retry_after_s=decimal_seconds("REDIS_RETRY_AFTER_S", 5.0),
+            max_body_bytes=integer("MAX_BODY_BYTES", 16384),
+        )
+        if settings.database_url is None and settings.database_secret_arn is None:
+            raise ConfigurationError("DATABASE_URL or DATABASE_SECRET_ARN must be set")
+        if settings.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
+            raise ConfigurationError("JWT_ALGORITHM must be one of HS256, HS384, HS512")
+        return settings
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this execution environment, read on first use."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,1 @@
+"""Plain-Python domain of the Ordering service: no I/O here."""

@@ -1,0 +1,99 @@
+"""The errors of the product contract (SPEC §2), with their exact messages and statuses.
+
+The messages are a contract other services depend on: change them only with SPEC.md.
+"""
+
+from __future__ import annotations
+
+
+class OrderingError(Exception):
+    """A request the service refuses; `status` and `message` are what the client sees."""
+
+    status: int = 400
+    message: str = "Bad request"
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class InvalidRequest(OrderingError):
+    """A malformed request: the message names the field and the problem."""
+
+
+class IdentityRequired(OrderingError):
+    message = "Either UserId or GuestToken must be provided"
+
+
+class Unauthorized(OrderingError):
+    status = 401
+    message = "Unauthorized"
+
+
+class ReservationNotFound(OrderingError):
+    message = "Reservation not found"
+    # The reservation-created event may simply not be consumed yet.
+    headers = {"Retry-After": "2"}  # noqa: RUF012 - read-only class constant
+
+
+class ReservationForDifferentSeat(OrderingError):
+    message = "Reservation is for a different seat"
+
+
+class ReservationOfAnotherCustomer(OrderingError):
+    status = 403
+    message = "Reservation belongs to another customer"
+
+
+class ReservationExpired(OrderingError):
+    message = "Reservation has expired"
+
+
+class ReservationNotActive(OrderingError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"Reservation is {status}")
+
+
+class SeatReservedByAnother(OrderingError):
+    message = "Seat has an active reservation"
+
+
+class PriceNotPositive(OrderingError):
+    message = "Price must be greater than zero"
+
+
+class PriceMismatch(OrderingError):
+    message = "Price does not match the reserved seat price"
+
+
+class SeatAlreadyInCart(OrderingError):
+    message = "Seat is already in the cart"
+
+
+class SeatInAnotherOrder(OrderingError):
+    status = 409
+    message = "Seat is already in another order"
+
+
+class OrderFull(OrderingError):
+    def __init__(self, max_seats: int) -> None:
+        super().__init__(f"Order cannot hold more than {max_seats} seats")
+
+
+class OrderNotFound(OrderingError):
+    status = 404
+    message = "Order not found"
+
+
+class OrderNotDraft(OrderingError):
+    message = "Order is not in draft state"
+
+
+class OrderEmpty(OrderingError):
+    message = "Order is empty"
+
+
+class ServiceUnavailable(Exception):
+    """A store the request needs is unreachable: 503, and the request may be retried."""

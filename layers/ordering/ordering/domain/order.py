@@ -1,0 +1,54 @@
+"""Orders, their items and the five states an order moves through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from uuid import UUID
+
+
+class OrderState(StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+# draft → pending → paid → fulfilled, and draft/pending → cancelled.
+TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    OrderState.DRAFT: frozenset({OrderState.PENDING, OrderState.CANCELLED}),
+    OrderState.PENDING: frozenset({OrderState.PAID, OrderState.CANCELLED}),
+    OrderState.PAID: frozenset({OrderState.FULFILLED}),
+    OrderState.FULFILLED: frozenset(),
+    OrderState.CANCELLED: frozenset(),
+}
+
+
+def can_transition(source: OrderState, target: OrderState) -> bool:
+    return target in TRANSITIONS[source]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    id: UUID
+    seat_id: UUID
+    price: Decimal
+    reservation_id: UUID | None
+    seat_number: str | None
+    section: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: UUID
+    user_id: str | None
+    guest_token_hash: bytes | None
+    customer_email: str | None
+    state: OrderState
+    total_amount: Decimal
+    created_at: datetime
+    paid_at: datetime | None
+    items: tuple[OrderItem, ...] = field(default=())

@@ -1,0 +1,28 @@
+"""Seat reservations made by the Inventory service, as this service knows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+ACTIVE = "active"
+EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: UUID
+    seat_id: UUID
+    # sha256 of Inventory's customerId, which is a user id or a guest token (see identity.secret_hash)
+    customer_hash: bytes
+    seat_number: str | None
+    section: str | None
+    base_price: Decimal
+    status: str
+    created_at: datetime
+    expires_at: datetime
+
+    def is_live(self, now: datetime) -> bool:
+        return self.status == ACTIVE and self.expires_at > now

@@ -1,0 +1,104 @@
+"""The checks of add-to-cart and checkout, in the contract's order: the first failing one wins.
+
+Each function takes what the use case read and raises the error the client must see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from ordering.domain import errors
+from ordering.domain.identity import Caller
+from ordering.domain.order import Order, OrderState
+from ordering.domain.reservation import EXPIRED, Reservation
+
+CENTS = Decimal("0.01")
+
+
+def require_identity(caller: Caller) -> None:
+    if caller.user_id is None and caller.guest_token is None:
+        raise errors.IdentityRequired()
+
+
+def check_reservation(
+    caller: Caller,
+    seat_id: UUID,
+    reservation: Reservation | None,
+    now: datetime,
+    *,
+    seat_held_by_another: bool = False,
+) -> Reservation:
+    """The reservation checks of POST /cart/add; returns the reservation the item will carry.
+
+    `seat_held_by_another` is true when no reservation id was given and the seat's active
+    reservation belongs to someone else.
+    """
+    if reservation is None:
+        if seat_held_by_another:
+            raise errors.SeatReservedByAnother()
+        raise errors.ReservationNotFound()
+    if reservation.seat_id != seat_id:
+        raise errors.ReservationForDifferentSeat()
+    if not caller.owns_customer(reservation.customer_hash):
+        raise errors.ReservationOfAnotherCustomer()
+    if reservation.expires_at <= now or reservation.status == EXPIRED:
+        raise errors.ReservationExpired()
+    if not reservation.is_live(now):
+        raise errors.ReservationNotActive(reservation.status)
+    return reservation
+
+
+def check_price(price: Decimal, reservation: Reservation) -> None:
+    if not price.is_finite() or price <= 0:
+        raise errors.PriceNotPositive()
+    if price != price.quantize(CENTS):
+        raise errors.InvalidRequest("Field 'price' must have at most 2 decimal places")
+    if reservation.base_price > 0 and price != reservation.base_price:
+        raise errors.PriceMismatch()
+
+
+@dataclass(frozen=True, slots=True)
+class SeatHolder:
+    """The non-cancelled order that holds a seat, if any."""
+
+    order_id: UUID
+    user_id: str | None
+    guest_token_hash: bytes | None
+    state: OrderState
+
+
+def check_placement(caller: Caller, seat_holder: SeatHolder | None, draft_item_count: int, max_seats: int) -> None:
+    """The seat checks of POST /cart/add, after the reservation and the price."""
+    if seat_holder is not None:
+        if seat_holder.state == OrderState.DRAFT and caller.owns(seat_holder.user_id, seat_holder.guest_token_hash):
+            raise errors.SeatAlreadyInCart()
+        raise errors.SeatInAnotherOrder()
+    if draft_item_count >= max_seats:
+        raise errors.OrderFull(max_seats)
+
+
+def check_checkout(
+    caller: Caller, order: Order | None, reservations: Iterable[Reservation | None], now: datetime
+) -> None:
+    """The checks of POST /orders/checkout; `reservations` are those of the order's items."""
+    if order is None:
+        raise errors.OrderNotFound()
+    if not caller.owns(order.user_id, order.guest_token_hash):
+        raise errors.Unauthorized()
+    if order.state != OrderState.DRAFT:
+        raise errors.OrderNotDraft()
+    if not order.items:
+        raise errors.OrderEmpty()
+    if any(reservation is None or not reservation.is_live(now) for reservation in reservations):
+        raise errors.ReservationExpired()
+
+
+def can_read(caller: Caller, order: Order, service_roles: frozenset[str]) -> bool:
+    """Owners and platform services read an order; anyone else is told it does not exist."""
+    if caller.role is not None and caller.role in service_roles:
+        return True
+    return caller.owns(order.user_id, order.guest_token_hash)

@@ -1,0 +1,1 @@
+"""The Kafka edge: MSK batches in, use cases called set-based, partial batch failures out."""

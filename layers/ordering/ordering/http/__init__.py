@@ -1,0 +1,1 @@
+"""The HTTP edge: API Gateway events in, JSON out."""

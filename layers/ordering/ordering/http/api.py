@@ -1,0 +1,152 @@
+"""What every API function shares: the resolver, the mapping of errors to responses, and the
+JSON shape of an order. A function's app.py adds its route and calls one use case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ordering.config import settings
+from ordering.domain.errors import OrderingError, ServiceUnavailable
+from ordering.domain.identity import Caller
+from ordering.domain.order import Order
+from ordering.http import jsonio
+from ordering.observability import logger
+
+JSON = "application/json"
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, content_type=JSON, body=jsonio.dumps(body), headers=headers)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return json_response(status, {"error": message}, headers)
+
+
+_PROBLEMS = {
+    "missing": "is required",
+    "uuid_parsing": "must be a UUID",
+    "uuid_type": "must be a UUID",
+    "string_type": "must be a string",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "decimal_max_digits": "must have at most 12 digits",
+    "finite_number": "must be a finite number",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+}
+
+
+def validation_message(error: dict[str, Any]) -> str:
+    """A 400 message naming the field and the problem, from one pydantic error."""
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query", "header")]
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return "Request body is not valid JSON"
+    if not location:
+        return "Request body must be a JSON object"
+    field = ".".join(location)
+    if kind == "is_instance_of" and error.get("ctx", {}).get("class") == "Decimal":
+        return f"Field '{field}' must be a number"
+    if kind == "string_too_long":
+        return f"Field '{field}' must be at most {error.get('ctx', {}).get('max_length')} characters"
+    return f"Field '{field}' {_PROBLEMS.get(kind, 'is invalid')}"
+
+
+def api() -> APIGatewayRestResolver:
+    """The resolver of one API function: validation on, numbers parsed as Decimal, and the
+    contract's error bodies in place of Powertools' defaults."""
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=jsonio.loads)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
+        return error_response(HTTPStatus.BAD_REQUEST, validation_message(exc.errors()[0]))
+
+    @app.exception_handler(OrderingError)
+    def refused(exc: OrderingError) -> Response[str]:
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(ServiceUnavailable)
+    def unavailable(exc: ServiceUnavailable) -> Response[str]:
+        logger.warning("service unavailable", reason=str(exc), cause=type(exc.__cause__).__name__)
+        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable")
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response[str]:
+        logger.exception("unexpected failure")
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal error")
+
+    return app
+
+
+def lambda_handler_for(
+    app: APIGatewayRestResolver,
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an API function: refuse oversized bodies, then route."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        refusal = _refuse_before_routing(event)
+        if refusal is not None:
+            return {
+                "statusCode": refusal[0],
+                "headers": {"Content-Type": JSON},
+                "body": jsonio.dumps({"error": refusal[1]}),
+                "isBase64Encoded": False,
+            }
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+def _refuse_before_routing(event: dict[str, Any]) -> tuple[int, str] | None:
+    """Bodies too large, not a JSON object, or not declared as JSON are refused before parsing."""
+    body = event.get("body")
+    if not body:
+        return None
+    limit = settings().max_body_bytes
+    if len(body) > limit:
+        return HTTPStatus.BAD_REQUEST, f"Request body must be at most {limit} bytes"
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if content_type != JSON:
+        return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"
+    if not event.get("isBase64Encoded") and not body.lstrip().startswith("{"):
+        return HTTPStatus.BAD_REQUEST, "Request body must be a JSON object"
+    return None
+
+
+def order_body(order: Order, caller: Caller, *, with_email: bool = False) -> dict[str, Any]:
+    """The order as the contract shows it. The guest token is echoed only to the guest who
+    sent it: the service stores nothing but its hash."""
+    echo_guest_token = order.guest_token_hash is not None and order.guest_token_hash == caller.guest_token_hash
+    body: dict[str, Any] = {
+        "id": order.id,
+        "userId": order.user_id,
+        "guestToken": caller.guest_token if echo_guest_token else None,
+        "totalAmount": order.total_amount,
+        "state": order.state,
+        "createdAt": order.created_at,
+        "paidAt": order.paid_at,
+        "items": [
+            {
+                "id": item.id,
+                "seatId": item.seat_id,
+                "price": item.price,
+                "reservationId": item.reservation_id,
+                "seatNumber": item.seat_number,
+                "section": item.section,
+            }
+            for item in order.items
+        ],
+    }
+    if with_email:
+        body["customerEmail"] = order.customer_email
+    return body

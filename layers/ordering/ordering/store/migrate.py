@@ -1,0 +1,65 @@
+"""Versioned SQL migrations of schema bc_ordering, applied in order, each at most once.
+
+All pending migrations run in one transaction under an advisory lock: two deploys racing
+apply them once, and a failing migration leaves the schema exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import psycopg
+
+SCHEMA = "bc_ordering"
+_LOCK_KEY = 0x0D_E2_1E_60  # any constant shared by every migrator of this schema
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def available() -> list[Migration]:
+    folder = resources.files("ordering.store") / "migrations"
+    files = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".sql")), key=lambda entry: entry.name)
+    return [Migration(entry.name.removesuffix(".sql"), entry.read_text("utf-8")) for entry in files]
+
+
+def migrate(connection: psycopg.Connection[Any], migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the pending migrations; returns the versions applied now."""
+    migrations = available() if migrations is None else migrations
+    applied_now: list[str] = []
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations ("
+            " version text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        rows = connection.execute(f"SELECT version, checksum FROM {SCHEMA}.schema_migrations").fetchall()
+        applied = dict(rows)
+        for migration in migrations:
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    raise MigrationError(f"migration {migration.version} was changed after it was applied")
+                continue
+            connection.execute(migration.sql.encode())
+            connection.execute(
+                f"INSERT INTO {SCHEMA}.schema_migrations (version, checksum) VALUES (%s, %s)",
+                (migration.version, migration.checksum),
+            )
+            applied_now.append(migration.version)
+    return applied_now

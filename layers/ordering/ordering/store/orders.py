@@ -1,0 +1,211 @@
+"""Orders in PostgreSQL. Each use case is one or two statements, pipelined in one round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from ordering.domain.identity import Caller
+from ordering.domain.order import Order, OrderItem, OrderState
+from ordering.domain.reservation import Reservation
+from ordering.domain.rules import SeatHolder
+from ordering.store.reservations import reservation_from_row
+
+# An order with its items, one row per item (or one row with null item columns when empty).
+_ORDER_ROWS = (
+    "SELECT o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount,"
+    " o.created_at, o.paid_at, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
+    " FROM bc_ordering.orders o LEFT JOIN bc_ordering.order_items i ON i.order_id = o.id"
+)
+_ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
+
+
+def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
+    if not rows:
+        return None
+    first = rows[0]
+    items = tuple(
+        OrderItem(
+            id=row[8],
+            seat_id=row[9],
+            price=row[10],
+            reservation_id=row[11],
+            seat_number=row[12],
+            section=row[13],
+        )
+        for row in rows
+        if row[8] is not None
+    )
+    return Order(
+        id=first[0],
+        user_id=first[1],
+        guest_token_hash=bytes(first[2]) if first[2] is not None else None,
+        customer_email=first[3],
+        state=OrderState(first[4]),
+        total_amount=first[5],
+        created_at=first[6],
+        paid_at=first[7],
+        items=items,
+    )
+
+
+def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
+    return order_from_rows(connection.execute(_ORDER_BY_ID, (order_id,)).fetchall())
+
+
+# Creates the caller's draft or locks the existing one (at most one per owner, by index),
+# bumps its total and seat count unless it is full, and adds the item: all or nothing.
+# The reservation is re-checked here, in the source of truth, whatever the cache said.
+_ADD_ITEM = """
+WITH reservation AS (
+    SELECT id, seat_number, section FROM bc_ordering.reservations
+    WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
+      AND expires_at > %(now)s AND customer_hash = ANY(%(customer_hashes)s)
+), cart AS (
+    INSERT INTO bc_ordering.orders AS o
+        (id, user_id, guest_token_hash, customer_email, state, total_amount, item_count, created_at, updated_at)
+    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(customer_email)s, 'draft', %(price)s, 1,
+           %(now)s, %(now)s
+    FROM reservation
+    ON CONFLICT (owner_key) WHERE state = 'draft' DO UPDATE
+        SET total_amount = o.total_amount + EXCLUDED.total_amount,
+            item_count = o.item_count + 1,
+            updated_at = EXCLUDED.updated_at
+        WHERE o.item_count < %(max_seats)s
+    RETURNING o.id
+)
+INSERT INTO bc_ordering.order_items
+    (id, order_id, order_state, seat_id, price, reservation_id, seat_number, section, created_at)
+SELECT %(item_id)s, cart.id, 'draft', %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
+       reservation.section, %(now)s
+FROM cart CROSS JOIN reservation
+"""
+
+_ORDER_OF_ITEM = _ORDER_ROWS + (
+    " WHERE o.id = (SELECT order_id FROM bc_ordering.order_items WHERE id = %s) ORDER BY i.created_at, i.id"
+)
+
+
+class SeatTaken(Exception):
+    """The seat is in a non-cancelled order already (the unique index said so)."""
+
+
+def add_item(
+    connection: psycopg.Connection[Any],
+    *,
+    caller: Caller,
+    reservation: Reservation,
+    price: Decimal,
+    max_seats: int,
+    order_id: UUID,
+    item_id: UUID,
+    now: datetime,
+) -> Order | None:
+    """Add the seat to the caller's draft; None when a guard refused (reservation no longer
+    live, cart full). Raises SeatTaken when the seat is in an order already."""
+    user_id, guest_token_hash = caller.owner
+    params = {
+        "reservation_id": reservation.id,
+        "seat_id": reservation.seat_id,
+        "customer_hashes": caller.customer_hashes,
+        "order_id": order_id,
+        "user_id": user_id,
+        "guest_token_hash": guest_token_hash,
+        "customer_email": caller.email,
+        "price": price,
+        "max_seats": max_seats,
+        "item_id": item_id,
+        "now": now,
+    }
+    try:
+        with connection.pipeline(), connection.cursor() as insert, connection.cursor() as read:
+            insert.execute(_ADD_ITEM, params)
+            read.execute(_ORDER_OF_ITEM, (item_id,))
+            rows = read.fetchall()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
+            raise SeatTaken() from exc
+        raise
+    return order_from_rows(rows)
+
+
+def seat_holder_and_cart_size(
+    connection: psycopg.Connection[Any], caller: Caller, seat_id: UUID
+) -> tuple[SeatHolder | None, int]:
+    """What decides a refused add-to-cart: who holds the seat, and how full the caller's cart is."""
+    user_id, guest_token_hash = caller.owner
+    row = connection.execute(
+        """
+        SELECT o.id, o.user_id, o.guest_token_hash, o.state,
+               (SELECT item_count FROM bc_ordering.orders d
+                 WHERE d.state = 'draft' AND (d.user_id = %(user_id)s OR d.guest_token_hash = %(guest)s))
+        FROM (SELECT 1) AS one
+        LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_state <> 'cancelled'
+        LEFT JOIN bc_ordering.orders o ON o.id = i.order_id
+        """,
+        {"user_id": user_id, "guest": guest_token_hash, "seat_id": seat_id},
+    ).fetchone()
+    assert row is not None  # the query always returns its one row
+    holder = (
+        SeatHolder(
+            order_id=row[0],
+            user_id=row[1],
+            guest_token_hash=bytes(row[2]) if row[2] is not None else None,
+            state=OrderState(row[3]),
+        )
+        if row[0] is not None
+        else None
+    )
+    return holder, row[4] or 0
+
+
+# Moves the order to pending when every guard of checkout holds; the row lock makes a second,
+# concurrent checkout of the same order find it pending.
+_CHECKOUT = """
+UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s
+WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
+  AND (o.user_id = %(user_id)s OR o.guest_token_hash = %(guest_token_hash)s)
+  AND NOT EXISTS (
+      SELECT 1 FROM bc_ordering.order_items i
+      JOIN bc_ordering.reservations r ON r.id = i.reservation_id
+      WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
+"""
+
+
+def checkout(connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime) -> Order | None:
+    """The order moved to pending, or None when a guard refused (see order_with_reservations)."""
+    params = {
+        "order_id": order_id,
+        "user_id": caller.user_id,
+        "guest_token_hash": caller.guest_token_hash,
+        "now": now,
+    }
+    with connection.pipeline(), connection.cursor() as update, connection.cursor() as read:
+        update.execute(_CHECKOUT, params)
+        read.execute(_ORDER_BY_ID, (order_id,))
+        rows = read.fetchall()
+        moved = update.rowcount == 1
+    return order_from_rows(rows) if moved else None
+
+
+def order_with_reservations(
+    connection: psycopg.Connection[Any], order_id: UUID
+) -> tuple[Order | None, list[Reservation | None]]:
+    """An order and the reservations of its items: what decides a refused checkout."""
+    with connection.pipeline(), connection.cursor() as order_cursor, connection.cursor() as reservations:
+        order_cursor.execute(_ORDER_BY_ID, (order_id,))
+        reservations.execute(
+            "SELECT r.id, r.seat_id, r.customer_hash, r.seat_number, r.section, r.base_price, r.status,"
+            " r.created_at, r.expires_at FROM bc_ordering.order_items i"
+            " JOIN bc_ordering.reservations r ON r.id = i.reservation_id WHERE i.order_id = %s",
+            (order_id,),
+        )
+        order = order_from_rows(order_cursor.fetchall())
+        found = [reservation_from_row(row) for row in reservations.fetchall()]
+    missing: list[Reservation | None] = [None] * (len(order.items) - len(found)) if order else []
+    return order, [*found, *missing]

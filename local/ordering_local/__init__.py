@@ -1,0 +1,1 @@
+"""The Docker-less local runner of the Ordering service (`ordering-local`). Never deployed."""

@@ -1,0 +1,181 @@
+"""`ordering-local`: run the Ordering service on this machine, with no AWS and no Docker.
+
+serve    serve the API on http://127.0.0.1:5003 from template.yaml's routes
+publish  deliver Kafka payloads to the consumer function subscribed to a topic
+invoke   invoke one function with an event file (like `sam local invoke -e`)
+token    print a JWT the local configuration accepts
+migrate  apply the SQL migrations
+env      print DATABASE_URL, REDIS_URL and JWT_SECRET as shell exports
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ordering_local import embedded
+from ordering_local.template import Function, load
+
+
+def prepare(root: Path) -> list[Function]:
+    """Point this process at the local stores, with each function's template environment,
+    and bring the schema up to date."""
+    found = embedded.services(root)
+    functions = load(root)
+    for function in functions:
+        for name, value in function.environment.items():
+            os.environ.setdefault(name, value)
+    os.environ["DATABASE_URL"] = found.database_url
+    os.environ["REDIS_URL"] = found.redis_url
+    os.environ["JWT_SECRET"] = embedded.jwt_secret(root)
+    os.environ.pop("JWT_SECRET_ARN", None)
+    os.environ.pop("DATABASE_SECRET_ARN", None)
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    migrate_database(found.database_url)
+    return functions
+
+
+def migrate_database(database_url: str) -> list[str]:
+    import psycopg
+
+    from ordering.store.migrate import migrate
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        return migrate(connection)
+
+
+def mint_token(
+    secret: str, subject: str, *, email: str | None = None, role: str | None = None, hours: float = 2.0
+) -> str:
+    import jwt
+
+    now = dt.datetime.now(dt.UTC)
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "iss": os.environ.get("JWT_ISSUER", "SpecKit.Identity"),
+        "aud": os.environ.get("JWT_AUDIENCE", "SpecKit.Services"),
+        "iat": now,
+        "exp": now + dt.timedelta(hours=hours),
+    }
+    if email:
+        claims["email"] = email
+    if role:
+        claims["role"] = role
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _serve(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.server import make_server, routes_table
+
+    functions = prepare(root)
+    server = make_server(functions, args.port)
+    print(f"Ordering API on http://127.0.0.1:{args.port}\n{routes_table(functions)}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _publish(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.events import Message, message_key, msk_event
+    from ordering_local.invoke import invoke
+    from ordering_local.offsets import next_offsets
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    document = json.loads(text)
+    payloads = document if isinstance(document, list) else [document]
+    functions = prepare(root)
+    consumers = [function for function in functions if args.topic in function.topics]
+    if not consumers:
+        print(f"no function in template.yaml consumes topic {args.topic!r}", file=sys.stderr)
+        return 2
+    offsets = next_offsets(root, args.topic, len(payloads))
+    event = msk_event(
+        Message(args.topic, payload, key=message_key(args.topic, payload), offset=offset)
+        for payload, offset in zip(payloads, offsets, strict=True)
+    )
+    for function in consumers:
+        print(json.dumps({"function": function.name, "response": invoke(function, event)}))
+    return 0
+
+
+def _invoke(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.invoke import invoke
+
+    functions = {function.name: function for function in prepare(root)}
+    if args.function not in functions:
+        print(
+            f"no function {args.function!r}; template.yaml has: {', '.join(sorted(functions))}",
+            file=sys.stderr,
+        )
+        return 2
+    event = json.loads(Path(args.event).read_text())
+    print(json.dumps(invoke(functions[args.function], event), indent=2))
+    return 0
+
+
+def _token(args: argparse.Namespace, root: Path) -> int:
+    print(mint_token(embedded.jwt_secret(root), args.sub, email=args.email, role=args.role, hours=args.hours))
+    return 0
+
+
+def _migrate(args: argparse.Namespace, root: Path) -> int:
+    applied = migrate_database(embedded.services(root).database_url)
+    print(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+    return 0
+
+
+def _env(args: argparse.Namespace, root: Path) -> int:
+    found = embedded.services(root)
+    print(f"export DATABASE_URL='{found.database_url}'")
+    print(f"export REDIS_URL='{found.redis_url}'")
+    print(f"export JWT_SECRET='{embedded.jwt_secret(root)}'")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="ordering-local", description=__doc__.split("\n\n")[0])
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the API")
+    serve.add_argument("--port", type=int, default=5003)
+    serve.set_defaults(run=_serve)
+    publish = commands.add_parser("publish", help="deliver payloads of a topic to its consumer")
+    publish.add_argument("topic")
+    publish.add_argument("file", help="a JSON payload or array of payloads; - for standard input")
+    publish.set_defaults(run=_publish)
+    invoke = commands.add_parser("invoke", help="invoke a function with an event file")
+    invoke.add_argument("function", help="the function's logical id in template.yaml")
+    invoke.add_argument("-e", "--event", required=True)
+    invoke.set_defaults(run=_invoke)
+    token = commands.add_parser("token", help="print a JWT the local configuration accepts")
+    token.add_argument("--sub", required=True)
+    token.add_argument("--email")
+    token.add_argument("--role")
+    token.add_argument("--hours", type=float, default=2.0)
+    token.set_defaults(run=_token)
+    commands.add_parser("migrate", help="apply the SQL migrations").set_defaults(run=_migrate)
+    commands.add_parser("env", help="print the local stores' URLs as exports").set_defaults(run=_env)
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="platformdirs")
+    args = parser().parse_args(argv)
+    result: int = args.run(args, embedded.project_root())
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

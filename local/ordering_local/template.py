@@ -1,0 +1,114 @@
+"""What the local runner reads from template.yaml: routes → functions → handlers, MSK topics
+→ consumer functions, and each function's environment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt…) as opaque values."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"Fn::{tag_suffix}" if tag_suffix not in ("Ref", "Condition") else tag_suffix: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # as in the template: /orders/{orderId}
+    pattern: re.Pattern[str]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if self.method not in (method, "ANY"):
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    name: str
+    code_uri: Path
+    handler: str
+    environment: dict[str, str]
+    routes: list[Route] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+
+    @property
+    def module_path(self) -> Path:
+        module, _, _ = self.handler.rpartition(".")
+        return self.code_uri / (module.replace(".", "/") + ".py")
+
+    @property
+    def handler_name(self) -> str:
+        return self.handler.rpartition(".")[2]
+
+
+def _route(method: str, path: str) -> Route:
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return Route(method.upper(), path, re.compile(regex))
+
+
+def _plain_values(variables: dict[str, Any] | None) -> dict[str, str]:
+    """Environment values the runner can use as they are; intrinsics are resolved locally."""
+    return {key: str(value) for key, value in (variables or {}).items() if not isinstance(value, dict)}
+
+
+def _topic_names(topics: Any, parameters: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    for topic in topics or []:
+        if isinstance(topic, dict) and "Ref" in topic:
+            default = parameters.get(topic["Ref"], {}).get("Default")
+            if default:
+                names.append(str(default))
+        elif isinstance(topic, str):
+            names.append(topic)
+    return names
+
+
+def load(root: Path) -> list[Function]:
+    template = yaml.load((root / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    parameters = template.get("Parameters") or {}
+    global_function = (template.get("Globals") or {}).get("Function") or {}
+    global_env = _plain_values((global_function.get("Environment") or {}).get("Variables"))
+    functions: list[Function] = []
+    for name, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties") or {}
+        environment = {**global_env, **_plain_values((properties.get("Environment") or {}).get("Variables"))}
+        routes: list[Route] = []
+        topics: list[str] = []
+        for event in (properties.get("Events") or {}).values():
+            event_properties = event.get("Properties") or {}
+            if event.get("Type") == "Api":
+                routes.append(_route(event_properties["Method"], event_properties["Path"]))
+            elif event.get("Type") == "MSK":
+                topics.extend(_topic_names(event_properties.get("Topics"), parameters))
+        functions.append(
+            Function(
+                name=name,
+                code_uri=(root / str(properties.get("CodeUri", global_function.get("CodeUri", ".")))).resolve(),
+                handler=str(properties.get("Handler", global_function.get("Handler", "app.lambda_handler"))),
+                environment=environment,
+                routes=routes,
+                topics=topics,
+            )
+        )
+    return functions

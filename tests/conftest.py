@@ -1,0 +1,102 @@
+"""Real PostgreSQL and Redis for every test: DATABASE_URL/REDIS_URL when set, else the embedded
+servers the local runner uses (a separate database, and a key prefix of this run's own)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+
+from ordering.config import settings
+from ordering_local import embedded
+from ordering_local.cli import migrate_database
+from ordering_local.embedded import _free_port
+from tests.support import JWT_SECRET, ROOT, Service
+
+TEST_DATABASE = "ordering_test"
+
+
+def _test_database_url(server_url: str) -> str:
+    """On the embedded server, a database of the tests' own, so `make run`'s data is left alone."""
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEST_DATABASE,)).fetchone()
+        if not exists:
+            connection.execute(f"CREATE DATABASE {TEST_DATABASE}")
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{TEST_DATABASE}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stores() -> Iterator[dict[str, str]]:
+    given_database, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    found = embedded.services(ROOT)
+    database_url = given_database or _test_database_url(found.database_url)
+    environment = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": given_redis or found.redis_url,
+        "REDIS_KEY_PREFIX": f"ordering-test-{uuid.uuid4().hex[:8]}:",
+        "JWT_SECRET": JWT_SECRET,
+        "SERVICE_ROLES": "fulfillment,service",
+        "MAX_SEATS_PER_ORDER": "10",
+        "POWERTOOLS_METRICS_NAMESPACE": "OrderingTest",
+        "POWERTOOLS_SERVICE_NAME": "ordering",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    for name in ("JWT_SECRET_ARN", "DATABASE_SECRET_ARN"):
+        os.environ.pop(name, None)
+    settings.cache_clear()
+    migrate_database(database_url)
+    yield environment
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def clean_state(stores: dict[str, str]) -> None:
+    """Each test starts with no orders, no reservations and nothing cached."""
+    with psycopg.connect(stores["DATABASE_URL"], autocommit=True) as connection:
+        connection.execute("TRUNCATE bc_ordering.order_items, bc_ordering.orders, bc_ordering.reservations")
+    client = redis.Redis.from_url(stores["REDIS_URL"])
+    keys = list(client.scan_iter(match=f"{stores['REDIS_KEY_PREFIX']}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def service() -> Service:
+    return Service()
+
+
+@pytest.fixture
+def database_url(stores: dict[str, str]) -> str:
+    return stores["DATABASE_URL"]
+
+
+@pytest.fixture
+def cache_client(stores: dict[str, str]) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(stores["REDIS_URL"], decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The service pointed at a port where no database listens."""
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
+    settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    settings.cache_clear()

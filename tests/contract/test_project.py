@@ -1,0 +1,102 @@
+"""What a reviewer checks by hand: the template's wiring, and the layer's dependencies."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from typing import Any
+
+import yaml
+
+from ordering_local.invoke import invoke
+from ordering_local.template import _CloudFormationLoader, load
+from tests.support import ROOT, Service
+
+
+def _template() -> dict[str, Any]:
+    template: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    return template
+
+
+def test_every_function_has_its_handler_file_and_the_layer() -> None:
+    template = _template()
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "OrderingLayer"}]
+    for function in load(ROOT):
+        assert function.module_path.is_file(), function.name
+        assert function.code_uri.parent == ROOT / "functions", function.name
+
+
+def test_every_route_of_the_contract_is_served() -> None:
+    routes = {(route.method, route.path) for function in load(ROOT) for route in function.routes}
+    assert {("POST", "/cart/add"), ("POST", "/orders/checkout"), ("GET", "/orders/{orderId}")} <= routes
+
+
+def test_every_function_logs_to_its_own_group_with_retention() -> None:
+    resources = _template()["Resources"]
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        group = resource["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup", name
+        assert "RetentionInDays" in resources[group]["Properties"], name
+
+
+def test_msk_event_sources_report_partial_failures_and_have_somewhere_to_fail_to() -> None:
+    for resource in _template()["Resources"].values():
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event["Type"] != "MSK":
+                continue
+            properties = event["Properties"]
+            assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+            assert properties["BisectBatchOnFunctionError"] is True
+            assert 0 < properties["MaximumRetryAttempts"] <= 10
+            assert "OnFailure" in properties["DestinationConfig"]
+
+
+def test_the_layer_requirements_match_the_project_dependencies() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lines = (ROOT / "layers/ordering/requirements.txt").read_text().splitlines()
+    pinned = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert sorted(pinned) == sorted(declared)
+
+
+def test_importing_a_function_does_no_io_and_skips_boto3() -> None:
+    # Given no database, no Redis and no configuration at all
+    code = (
+        "import importlib.util, sys, socket\n"
+        "def refuse(*a, **k): raise AssertionError('network at import time')\n"
+        "socket.socket.connect = refuse\n"
+        "for name in ('add_to_cart', 'checkout', 'get_order', 'reservation_events'):\n"
+        "    spec = importlib.util.spec_from_file_location(name, f'functions/{name}/app.py')\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted(m for m in sys.modules if re_boto(m)))\n"
+    ).replace("re_boto(m)", "m.split('.')[0] == 'boto3'")
+    # When every function module is imported
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": ""}, check=False
+    )
+    # Then it imports without touching the network and without boto3 (Powertools' own package
+    # init imports botocore's top module, a fraction of a millisecond; boto3 is the cost)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert not re.search(r"Traceback", done.stderr)
+
+
+def test_the_sample_events_work_as_they_are(service: Service) -> None:
+    # Given the sample reservation consumed from its MSK event
+    msk = json.loads((ROOT / "events/msk/reservation-created.json").read_text())
+    assert invoke(service.consumer("reservation-created"), msk) == {"batchItemFailures": []}
+    functions = {function.name: function for function in service.functions}
+
+    # When the sample API events are invoked
+    added = invoke(functions["AddToCartFunction"], json.loads((ROOT / "events/api/add-to-cart.json").read_text()))
+    checkout = invoke(functions["CheckoutFunction"], json.loads((ROOT / "events/api/checkout.json").read_text()))
+    read = invoke(functions["GetOrderFunction"], json.loads((ROOT / "events/api/get-order.json").read_text()))
+
+    # Then the seat is in the guest's cart, and the placeholder order id is simply not found
+    assert added["statusCode"] == 200, added["body"]
+    assert json.loads(added["body"])["items"][0]["seatNumber"] == "VIP-A-12"
+    assert (checkout["statusCode"], read["statusCode"]) == (404, 404)

@@ -1,0 +1,76 @@
+"""GET /orders/{orderId} through its API Gateway event."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.support import EMAIL, Service, bearer, reservation_created
+
+
+def _order(service: Service, *, guest: str | None = None) -> dict[str, Any]:
+    reservation = reservation_created(customer=guest or "user-123")
+    service.publish("reservation-created", reservation)
+    reply = service.add_to_cart(reservation, who=None if guest else "user-123", guest=guest)
+    assert reply.status == 200, reply.body
+    order: dict[str, Any] = reply.body
+    return order
+
+
+def test_the_owner_reads_the_order_with_the_customer_email(service: Service) -> None:
+    # Given an order
+    order = _order(service)
+    # When its owner reads it
+    reply = service.get(f"/orders/{order['id']}", bearer())
+    # Then they get it, with the email of the token that created it
+    assert reply.status == 200
+    assert reply.body == {**order, "customerEmail": EMAIL}
+
+
+def test_a_guest_reads_with_the_guest_token_header(service: Service) -> None:
+    order = _order(service, guest="guest-abc123xyz")
+    reply = service.get(f"/orders/{order['id']}", {"X-Guest-Token": "guest-abc123xyz"})
+    assert reply.status == 200
+    assert reply.body["id"] == order["id"]
+    assert reply.body["customerEmail"] is None
+
+
+def test_a_service_role_reads_any_order(service: Service) -> None:
+    order = _order(service)
+    reply = service.get(f"/orders/{order['id']}", bearer("fulfillment-svc", role="fulfillment"))
+    assert reply.status == 200
+    assert reply.body["customerEmail"] == EMAIL
+    assert reply.body["guestToken"] is None
+
+
+def test_anyone_else_is_told_the_order_does_not_exist(service: Service) -> None:
+    # Given an order of user-123
+    order = _order(service)
+    # When another user, a guest, or a non-service role asks for it
+    replies = [
+        service.get(f"/orders/{order['id']}", bearer("someone-else")),
+        service.get(f"/orders/{order['id']}", {"X-Guest-Token": "guess"}),
+        service.get(f"/orders/{order['id']}", bearer("someone-else", role="customer")),
+    ]
+    # Then each sees the same 404 as for an order that does not exist
+    unknown = service.get(f"/orders/{uuid.uuid4()}", bearer())
+    assert [(reply.status, reply.error) for reply in [*replies, unknown]] == [(404, "Order not found")] * 4
+
+
+def test_no_identity_is_refused(service: Service) -> None:
+    order = _order(service)
+    reply = service.get(f"/orders/{order['id']}")
+    assert (reply.status, reply.error) == (400, "Either UserId or GuestToken must be provided")
+
+
+def test_an_order_id_that_is_not_a_uuid_is_refused(service: Service) -> None:
+    reply = service.get("/orders/not-a-uuid", bearer())
+    assert (reply.status, reply.error) == (400, "Field 'orderId' must be a UUID")
+
+
+def test_a_database_that_is_down_is_a_503_not_a_hang(service: Service, database_down: None) -> None:
+    # Given the database cannot be reached
+    # When an order is read
+    reply = service.get(f"/orders/{uuid.uuid4()}", bearer())
+    # Then the service answers at once that it is unavailable
+    assert (reply.status, reply.error) == (503, "Service unavailable")

@@ -1,0 +1,97 @@
+"""The README's walk-through, over HTTP, against `ordering-local serve` in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ordering_local.embedded import _free_port
+from tests.support import ROOT, reservation_created
+
+CLI = [sys.executable, "-m", "ordering_local.cli"]
+
+
+@pytest.fixture
+def runner_env(stores: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **stores}
+
+
+@pytest.fixture
+def server(runner_env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)], cwd=ROOT, env=runner_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/nowhere", timeout=1)  # noqa: S310 - loopback only
+        except urllib.error.HTTPError:
+            break  # it answers
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(process.stdout.read().decode() if process.stdout else "no output") from None
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([*CLI, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            return response.status, json.loads(response.read(), parse_float=Decimal)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read(), parse_float=Decimal)
+
+
+def test_the_seed_purchase_flow_over_http(server: str, runner_env: dict[str, str]) -> None:
+    # Given a token minted by the runner and two reservations published through it
+    token = _cli(runner_env, "token", "--sub", "user-123", "--email", "ana@example.com")
+    first, second = reservation_created(), reservation_created(seat_number="VIP-A-13")
+    published = json.loads(_cli(runner_env, "publish", "reservation-created", "-", stdin=json.dumps([first, second])))
+    assert published["response"] == {"batchItemFailures": []}
+
+    # When the customer adds both seats, checks out and reads the order
+    status1, cart1 = _http("POST", f"{server}/cart/add", {
+        "reservationId": first["reservationId"], "seatId": first["seatId"], "price": 50.00, "userId": "user-123",
+    }, token)  # fmt: skip
+    status2, cart2 = _http("POST", f"{server}/cart/add", {
+        "reservationId": second["reservationId"], "seatId": second["seatId"], "price": 50.00, "userId": "user-123",
+    }, token)  # fmt: skip
+    status3, pending = _http("POST", f"{server}/orders/checkout", {"orderId": cart1["id"], "userId": "user-123"}, token)
+    status4, order = _http("GET", f"{server}/orders/{cart1['id']}", token=token)
+
+    # Then the seed's figures come back
+    assert (status1, cart1["state"], cart1["totalAmount"]) == (200, "draft", Decimal("50.00"))
+    assert (status2, cart2["id"], cart2["totalAmount"], len(cart2["items"])) == (
+        200, cart1["id"], Decimal("100.00"), 2,
+    )  # fmt: skip
+    assert (status3, pending["state"], pending["paidAt"]) == (200, "pending", None)
+    assert (status4, order["state"], order["customerEmail"]) == (200, "pending", "ana@example.com")
+
+
+def test_an_unknown_route_is_a_404(server: str) -> None:
+    assert _http("GET", f"{server}/nowhere")[0] == 404

@@ -1,0 +1,71 @@
+"""Redis caches reservations; when it is down, the service carries on from PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from ordering.config import settings
+from ordering_local.embedded import _free_port, start_redis, wait_for_redis
+from tests.support import Service, reservation_created
+
+
+def test_a_consumed_reservation_is_cached_until_it_expires(
+    service: Service, cache_client: redis.Redis, stores: dict[str, str]
+) -> None:
+    # Given a reservation that expires in 15 minutes
+    reservation = reservation_created()
+    # When it is consumed
+    service.publish("reservation-created", reservation)
+    # Then Redis holds it under its id and its seat, for no longer than it lives
+    prefix = stores["REDIS_KEY_PREFIX"]
+    by_id = f"{prefix}reservation:{reservation['reservationId']}"
+    cached = json.loads(cache_client.get(by_id) or "{}")
+    assert cached["seatId"] == reservation["seatId"]
+    assert 14 * 60_000 < cache_client.pttl(by_id) <= 15 * 60_000
+    assert cache_client.exists(f"{prefix}seat-reservation:{reservation['seatId']}")
+    # and the customer id is cached only as its hash
+    assert "user-123" not in json.dumps(cached)
+
+
+@pytest.fixture
+def own_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
+    """A Redis of this test's own, that it may stop: the service is pointed at it."""
+    port = _free_port()
+    process = start_redis(tmp_path, port)
+    wait_for_redis(port)
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    settings.cache_clear()
+    yield process
+    process.kill()
+    process.wait()
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
+def test_add_to_cart_works_from_postgresql_when_redis_stops(
+    service: Service, own_redis: subprocess.Popen[bytes]
+) -> None:
+    # Given a reservation consumed while Redis was up, and a cart started with it
+    first, second, third = (reservation_created() for _ in range(3))
+    service.publish("reservation-created", first, second)
+    assert service.add_to_cart(first).status == 200
+
+    # When Redis stops
+    own_redis.kill()
+    own_redis.wait()
+
+    # Then adding a seat still works, reading the reservation from PostgreSQL
+    reply = service.add_to_cart(second)
+    assert reply.status == 200, reply.body
+    assert len(reply.body["items"]) == 2
+
+    # and a reservation consumed during the outage is stored and can be added too
+    assert service.publish("reservation-created", third) == {"batchItemFailures": []}
+    reply = service.add_to_cart(third)
+    assert reply.status == 200, reply.body
+    assert len(reply.body["items"]) == 3

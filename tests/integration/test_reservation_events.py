@@ -1,0 +1,68 @@
+"""The reservation-created consumer: MSK batches in, reservations stored, duplicates no-ops."""
+
+from __future__ import annotations
+
+import psycopg
+
+from ordering_local.events import Message
+from tests.support import Service, reservation_created
+
+
+def _reservations(database_url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(
+            "SELECT id::text, seat_id::text, status, base_price, seat_number FROM bc_ordering.reservations ORDER BY 1"
+        ).fetchall()
+
+
+def test_a_reservation_is_stored_durably(service: Service, database_url: str) -> None:
+    # Given a reservation-created payload
+    reservation = reservation_created(base_price="75.50")
+    # When its MSK batch is consumed
+    response = service.publish("reservation-created", reservation)
+    # Then no record failed and the reservation is in PostgreSQL
+    assert response == {"batchItemFailures": []}
+    [row] = _reservations(database_url)
+    assert row[:3] == (reservation["reservationId"], reservation["seatId"], "active")
+    assert str(row[3]) == "75.50"
+
+
+def test_a_redelivered_reservation_changes_nothing(service: Service, database_url: str) -> None:
+    # Given a reservation consumed once
+    reservation = reservation_created()
+    service.publish("reservation-created", reservation)
+    before = _reservations(database_url)
+    # When it is delivered again, alone and twice within one batch
+    assert service.publish("reservation-created", reservation, first_offset=7) == {"batchItemFailures": []}
+    assert service.publish("reservation-created", reservation, reservation) == {"batchItemFailures": []}
+    # Then it is stored once, as it was
+    assert _reservations(database_url) == before
+
+
+def test_bad_records_do_not_hold_up_good_ones(service: Service, database_url: str) -> None:
+    # Given a batch with a good record between one that is not JSON and one that breaks the schema
+    good = reservation_created()
+    messages = [
+        Message("reservation-created", b"\xff not json", offset=1),
+        Message("reservation-created", good, offset=2),
+        Message("reservation-created", {**reservation_created(), "seatId": "not-a-uuid"}, offset=3),
+    ]
+    # When it is consumed
+    response = service.deliver("reservation-created", messages)
+    # Then the good one is stored and none is reported for retry
+    assert response == {"batchItemFailures": []}
+    assert [row[0] for row in _reservations(database_url)] == [good["reservationId"]]
+
+
+def test_records_are_reported_for_retry_when_the_database_is_down(service: Service, database_down: None) -> None:
+    # Given the database cannot be reached
+    reservations = [reservation_created(), reservation_created()]
+    # When a batch arrives
+    response = service.publish("reservation-created", *reservations, first_offset=40)
+    # Then every record is reported as a batch item failure, so Lambda retries them
+    assert response == {
+        "batchItemFailures": [
+            {"itemIdentifier": {"partition": "reservation-created-0", "offset": 40}},
+            {"itemIdentifier": {"partition": "reservation-created-0", "offset": 41}},
+        ]
+    }

@@ -1,0 +1,214 @@
+"""What the tests share: calling the functions through their Lambda events, building payloads
+and tokens, and reading the stored state back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jwt
+import psycopg
+
+from ordering_local.events import Message, api_gateway_event, message_key, msk_event
+from ordering_local.invoke import invoke
+from ordering_local.template import Function, load
+
+ROOT = Path(__file__).resolve().parents[1]
+JWT_SECRET = "test-signing-key-of-the-identity-service-long-enough-for-hs256-and-hs512"
+USER = "user-123"
+EMAIL = "ana@example.com"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def token(
+    sub: str = USER,
+    *,
+    email: str | None = EMAIL,
+    role: str | None = None,
+    secret: str = JWT_SECRET,
+    algorithm: str = "HS256",
+    issuer: str = "SpecKit.Identity",
+    audience: str = "SpecKit.Services",
+    expires_in: dt.timedelta = dt.timedelta(hours=2),
+) -> str:
+    now = utc_now()
+    claims: dict[str, Any] = {"sub": sub, "iss": issuer, "aud": audience, "iat": now, "exp": now + expires_in}
+    if email:
+        claims["email"] = email
+    if role:
+        claims["role"] = role
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def bearer(sub: str = USER, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(sub, **claims)}"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def error(self) -> str | None:
+        return self.body.get("error") if isinstance(self.body, dict) else None
+
+
+def _money(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+@dataclass
+class Service:
+    """The service's functions, invoked in-process with the events Lambda would hand them."""
+
+    functions: list[Function] = field(default_factory=lambda: load(ROOT))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        raw_body: str | None = None,
+    ) -> Reply:
+        for function in self.functions:
+            for route in function.routes:
+                parameters = route.match(method, path)
+                if parameters is None:
+                    continue
+                all_headers = {"Content-Type": "application/json", **(headers or {})}
+                text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+                event = api_gateway_event(
+                    method,
+                    path,
+                    resource=route.path,
+                    path_parameters=parameters,
+                    headers=all_headers,
+                    body=text,
+                )
+                result = invoke(function, event)
+                merged = {k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
+                merged.update(result.get("headers") or {})
+                return Reply(result["statusCode"], merged, _money(result["body"]) if result.get("body") else None)
+        raise AssertionError(f"no route for {method} {path}")
+
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Reply:
+        return self.call("POST", path, body, headers, **kw)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.call("GET", path, None, headers)
+
+    def consumer(self, topic: str) -> Function:
+        return next(function for function in self.functions if topic in function.topics)
+
+    def publish(self, topic: str, *payloads: Any, first_offset: int = 0, partition: int = 0) -> dict[str, Any]:
+        messages = [
+            Message(
+                topic,
+                payload,
+                key=message_key(topic, payload),
+                partition=partition,
+                offset=first_offset + index,
+            )
+            for index, payload in enumerate(payloads)
+        ]
+        return self.deliver(topic, messages)
+
+    def deliver(self, topic: str, messages: list[Message]) -> dict[str, Any]:
+        response: dict[str, Any] = invoke(self.consumer(topic), msk_event(messages))
+        return response
+
+    # the seed flow's steps
+
+    def add_to_cart(
+        self,
+        reservation: dict[str, Any],
+        *,
+        price: str | None = "50.00",
+        who: str | None = USER,
+        guest: str | None = None,
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> Reply:
+        """POST /cart/add for a reservation; `price` is the JSON literal sent (exactly as written)."""
+        body: dict[str, Any] = {
+            "reservationId": reservation["reservationId"],
+            "seatId": reservation["seatId"],
+        }
+        if who is not None:
+            body["userId"] = who
+        if guest is not None:
+            body["guestToken"] = guest
+        body.update(fields)
+        text = json.dumps(body)
+        if price is not None:
+            text = f'{text[:-1]}, "price": {price}}}'
+        if headers is None:
+            headers = bearer(who) if who is not None else {}
+        return self.post("/cart/add", headers=headers, raw_body=text)
+
+    def checkout(
+        self,
+        order_id: Any,
+        *,
+        who: str | None = USER,
+        guest: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        body: dict[str, Any] = {"orderId": str(order_id)}
+        if who is not None:
+            body["userId"] = who
+        if guest is not None:
+            body["guestToken"] = guest
+        if headers is None:
+            headers = bearer(who) if who is not None else {}
+        return self.post("/orders/checkout", body, headers)
+
+
+def reservation_created(
+    *,
+    customer: str = USER,
+    seat: uuid.UUID | None = None,
+    expires_in: dt.timedelta = dt.timedelta(minutes=15),
+    base_price: Any = 0,
+    status: str = "active",
+    seat_number: str = "VIP-A-12",
+    section: str = "VIP",
+) -> dict[str, Any]:
+    now = utc_now()
+    return {
+        "eventId": str(uuid.uuid4()),
+        "reservationId": str(uuid.uuid4()),
+        "customerId": customer,
+        "seatId": str(seat or uuid.uuid4()),
+        "seatNumber": seat_number,
+        "section": section,
+        "basePrice": base_price,
+        "createdAt": iso(now),
+        "expiresAt": iso(now + expires_in),
+        "status": status,
+    }
+
+
+def stored_state(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the service stores, to assert that a refused request changed nothing."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM bc_ordering.{table} ORDER BY 1").fetchall()  # noqa: S608
+            for table in ("orders", "order_items", "reservations")
+        }

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from ordering.http.jsonio import dumps, loads
+
+
+def test_money_is_a_number_with_two_places_and_read_back_exactly() -> None:
+    text = dumps({"total": Decimal("100"), "price": Decimal("0.1"), "name": 'a "quoted" é'})
+    assert text == '{"total":100.00,"price":0.10,"name":"a \\"quoted\\" é"}'
+    assert loads(text)["price"] == Decimal("0.10")
+
+
+def test_ids_and_timestamps_are_strings_in_utc() -> None:
+    moment = dt.datetime(2026, 2, 24, 16, 15, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    some_id = uuid.uuid4()
+    assert dumps([some_id, moment, None, True, 3]) == f'["{some_id}","2026-02-24T15:15:00Z",null,true,3]'
