@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -162,6 +163,18 @@ class Service:
             headers = bearer(who) if who is not None else {}
         return self.post("/cart/add", headers=headers, raw_body=text)
 
+    def cart(self, *, seats: int = 1, guest: str | None = None, **reservation: Any) -> dict[str, Any]:
+        """A draft order of `seats` newly reserved seats, for USER or for a guest."""
+        customer = guest or USER
+        reservations = [reservation_created(customer=customer, **reservation) for _ in range(seats)]
+        self.publish("reservation-created", *reservations)
+        body: dict[str, Any] = {}
+        for one in reservations:
+            reply = self.add_to_cart(one, who=None if guest else customer, guest=guest)
+            assert reply.status == 200, reply.body
+            body = reply.body
+        return body
+
     def checkout(
         self,
         order_id: Any,
@@ -178,6 +191,15 @@ class Service:
         if headers is None:
             headers = bearer(who) if who is not None else {}
         return self.post("/orders/checkout", body, headers)
+
+
+def assert_refused(database_url: str, call: Callable[[], Reply], status: int, message: str) -> Reply:
+    """The call is refused with the contract's status and message, and changes nothing stored."""
+    before = stored_state(database_url)
+    reply = call()
+    assert (reply.status, reply.error) == (status, message), reply.body
+    assert stored_state(database_url) == before
+    return reply
 
 
 def reservation_created(

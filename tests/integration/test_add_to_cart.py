@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 
-from tests.support import EMAIL, USER, Reply, Service, bearer, reservation_created, stored_state
+from tests.support import EMAIL, USER, Service, assert_refused, bearer, reservation_created, stored_state
 
 
 def test_first_seat_creates_a_draft_and_second_seat_joins_it(service: Service) -> None:
@@ -102,21 +101,12 @@ def test_the_email_of_the_token_is_kept_for_fulfillment(service: Service) -> Non
 # Every refusal of the contract, in its order: status, exact message, and nothing written.
 
 
-def _refused(service: Service, database_url: str, reply_of: Callable[[], Reply], status: int, message: str) -> Reply:
-    before = stored_state(database_url)
-    reply = reply_of()
-    assert (reply.status, reply.error) == (status, message), reply.body
-    assert stored_state(database_url) == before
-    return reply
-
-
 def test_no_identity_is_refused(service: Service, database_url: str) -> None:
     # Given a reserved seat
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
     # When the request names neither a user nor a guest, Then 400 and nothing changes
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, who=None),
         400,
@@ -127,8 +117,7 @@ def test_no_identity_is_refused(service: Service, database_url: str) -> None:
 def test_empty_identities_count_as_none(service: Service, database_url: str) -> None:
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, who=None, guest="", userId=""),
         400,
@@ -139,14 +128,13 @@ def test_empty_identities_count_as_none(service: Service, database_url: str) -> 
 def test_a_user_id_without_a_token_is_unauthorized(service: Service, database_url: str) -> None:
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
-    _refused(service, database_url, lambda: service.add_to_cart(reservation, headers={}), 401, "Unauthorized")
+    assert_refused(database_url, lambda: service.add_to_cart(reservation, headers={}), 401, "Unauthorized")
 
 
 def test_a_user_id_that_is_not_the_tokens_subject_is_unauthorized(service: Service, database_url: str) -> None:
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, headers=bearer("someone-else")),
         401,
@@ -158,14 +146,13 @@ def test_an_unknown_reservation_asks_to_retry(service: Service, database_url: st
     # Given a reservation whose reservation-created event was not consumed yet
     reservation = reservation_created()
     # When it is added, Then 400 with Retry-After: 2
-    reply = _refused(service, database_url, lambda: service.add_to_cart(reservation), 400, "Reservation not found")
+    reply = assert_refused(database_url, lambda: service.add_to_cart(reservation), 400, "Reservation not found")
     assert reply.headers.get("Retry-After") == "2"
 
 
 def test_no_reservation_for_the_seat_at_all_is_not_found(service: Service, database_url: str) -> None:
     reservation = reservation_created()
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, reservationId=None),
         400,
@@ -177,8 +164,7 @@ def test_a_reservation_for_another_seat_is_refused(service: Service, database_ur
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
     other_seat = dict(reservation, seatId=str(uuid.uuid4()))
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(other_seat),
         400,
@@ -189,8 +175,7 @@ def test_a_reservation_for_another_seat_is_refused(service: Service, database_ur
 def test_a_reservation_of_another_customer_is_forbidden(service: Service, database_url: str) -> None:
     reservation = reservation_created(customer="someone-else")
     service.publish("reservation-created", reservation)
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation),
         403,
@@ -201,13 +186,13 @@ def test_a_reservation_of_another_customer_is_forbidden(service: Service, databa
 def test_an_expired_reservation_is_refused(service: Service, database_url: str) -> None:
     reservation = reservation_created(expires_in=dt.timedelta(seconds=-1))
     service.publish("reservation-created", reservation)
-    _refused(service, database_url, lambda: service.add_to_cart(reservation), 400, "Reservation has expired")
+    assert_refused(database_url, lambda: service.add_to_cart(reservation), 400, "Reservation has expired")
 
 
 def test_a_reservation_that_is_not_active_says_its_status(service: Service, database_url: str) -> None:
     reservation = reservation_created(status="confirmed")
     service.publish("reservation-created", reservation)
-    _refused(service, database_url, lambda: service.add_to_cart(reservation), 400, "Reservation is confirmed")
+    assert_refused(database_url, lambda: service.add_to_cart(reservation), 400, "Reservation is confirmed")
 
 
 def test_a_seat_held_by_another_customers_reservation_is_refused(service: Service, database_url: str) -> None:
@@ -215,8 +200,7 @@ def test_a_seat_held_by_another_customers_reservation_is_refused(service: Servic
     theirs = reservation_created(customer="someone-else")
     service.publish("reservation-created", theirs)
     # When the caller adds the seat without a reservation id, Then it is refused
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(theirs, reservationId=None),
         400,
@@ -228,8 +212,7 @@ def test_a_seat_held_by_another_customers_reservation_is_refused(service: Servic
 def test_a_price_that_is_not_positive_is_refused(service: Service, database_url: str, price: str) -> None:
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, price=price),
         400,
@@ -240,8 +223,7 @@ def test_a_price_that_is_not_positive_is_refused(service: Service, database_url:
 def test_a_price_with_more_than_two_places_is_refused_naming_the_field(service: Service, database_url: str) -> None:
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, price="50.001"),
         400,
@@ -252,8 +234,7 @@ def test_a_price_with_more_than_two_places_is_refused_naming_the_field(service: 
 def test_a_price_other_than_the_reserved_base_price_is_refused(service: Service, database_url: str) -> None:
     reservation = reservation_created(base_price=75)
     service.publish("reservation-created", reservation)
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservation, price="50.00"),
         400,
@@ -266,7 +247,7 @@ def test_a_seat_already_in_the_cart_is_refused(service: Service, database_url: s
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
     assert service.add_to_cart(reservation).status == 200
-    _refused(service, database_url, lambda: service.add_to_cart(reservation), 400, "Seat is already in the cart")
+    assert_refused(database_url, lambda: service.add_to_cart(reservation), 400, "Seat is already in the cart")
 
 
 def test_a_seat_in_someone_elses_order_conflicts(service: Service, database_url: str) -> None:
@@ -278,7 +259,7 @@ def test_a_seat_in_someone_elses_order_conflicts(service: Service, database_url:
     ours = reservation_created(seat=seat)
     service.publish("reservation-created", ours)
     # When we add the seat, Then 409
-    _refused(service, database_url, lambda: service.add_to_cart(ours), 409, "Seat is already in another order")
+    assert_refused(database_url, lambda: service.add_to_cart(ours), 409, "Seat is already in another order")
 
 
 def test_an_order_holds_at_most_ten_seats(service: Service, database_url: str) -> None:
@@ -288,8 +269,7 @@ def test_an_order_holds_at_most_ten_seats(service: Service, database_url: str) -
     for reservation in reservations[:10]:
         assert service.add_to_cart(reservation).status == 200
     # When an eleventh is added, Then it is refused
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.add_to_cart(reservations[10]),
         400,
@@ -328,13 +308,12 @@ def test_an_order_holds_at_most_ten_seats(service: Service, database_url: str) -
 def test_malformed_bodies_are_refused_naming_the_problem(
     service: Service, database_url: str, raw: str, message: str
 ) -> None:
-    _refused(service, database_url, lambda: service.post("/cart/add", headers=bearer(), raw_body=raw), 400, message)
+    assert_refused(database_url, lambda: service.post("/cart/add", headers=bearer(), raw_body=raw), 400, message)
 
 
 def test_an_oversized_body_is_refused(service: Service, database_url: str) -> None:
     raw = json.dumps({"seatId": str(uuid.uuid4()), "price": 50, "guestToken": "g", "pad": "x" * 20_000})
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.post("/cart/add", raw_body=raw),
         400,
@@ -343,8 +322,7 @@ def test_an_oversized_body_is_refused(service: Service, database_url: str) -> No
 
 
 def test_a_body_that_is_not_json_by_content_type_is_refused(service: Service, database_url: str) -> None:
-    _refused(
-        service,
+    assert_refused(
         database_url,
         lambda: service.post(
             "/cart/add", raw_body="a=b", headers={"Content-Type": "application/x-www-form-urlencoded"}

@@ -7,37 +7,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
-from typing import Any
 
 import psycopg
 
-from tests.support import Reply, Service, bearer, reservation_created, stored_state
-
-
-def _cart(service: Service, *, seats: int = 1, guest: str | None = None, **reservation: Any) -> dict[str, Any]:
-    """A draft order of `seats` reserved seats, for user-123 or for a guest."""
-    customer = guest or "user-123"
-    reservations = [reservation_created(customer=customer, **reservation) for _ in range(seats)]
-    service.publish("reservation-created", *reservations)
-    body: dict[str, Any] = {}
-    for one in reservations:
-        reply = service.add_to_cart(one, who=None if guest else customer, guest=guest)
-        assert reply.status == 200, reply.body
-        body = reply.body
-    return body
-
-
-def _refused(service: Service, database_url: str, reply: Any, status: int, message: str) -> Reply:
-    before = stored_state(database_url)
-    result: Reply = reply()
-    assert (result.status, result.error) == (status, message), result.body
-    assert stored_state(database_url) == before
-    return result
+from tests.support import Reply, Service, assert_refused, bearer
 
 
 def test_checkout_moves_the_draft_to_pending(service: Service) -> None:
     # Given a cart with two seats
-    cart = _cart(service, seats=2)
+    cart = service.cart(seats=2)
     # When the owner checks out
     reply = service.checkout(cart["id"])
     # Then the order is pending, unpaid, with the same items and total
@@ -49,16 +27,15 @@ def test_checkout_moves_the_draft_to_pending(service: Service) -> None:
 
 
 def test_a_guest_checks_out_with_the_guest_token(service: Service) -> None:
-    cart = _cart(service, guest="guest-abc123xyz")
+    cart = service.cart(guest="guest-abc123xyz")
     reply = service.checkout(cart["id"], who=None, guest="guest-abc123xyz")
     assert reply.status == 200, reply.body
     assert reply.body["state"] == "pending"
 
 
 def test_no_identity_is_refused(service: Service, database_url: str) -> None:
-    cart = _cart(service)
-    _refused(
-        service,
+    cart = service.cart()
+    assert_refused(
         database_url,
         lambda: service.checkout(cart["id"], who=None),
         400,
@@ -67,14 +44,13 @@ def test_no_identity_is_refused(service: Service, database_url: str) -> None:
 
 
 def test_an_unknown_order_is_not_found(service: Service, database_url: str) -> None:
-    _refused(service, database_url, lambda: service.checkout(uuid.uuid4()), 404, "Order not found")
+    assert_refused(database_url, lambda: service.checkout(uuid.uuid4()), 404, "Order not found")
 
 
 def test_someone_elses_order_is_unauthorized(service: Service, database_url: str) -> None:
-    cart = _cart(service)
-    _refused(service, database_url, lambda: service.checkout(cart["id"], who="someone-else"), 401, "Unauthorized")
-    _refused(
-        service,
+    cart = service.cart()
+    assert_refused(database_url, lambda: service.checkout(cart["id"], who="someone-else"), 401, "Unauthorized")
+    assert_refused(
         database_url,
         lambda: service.checkout(cart["id"], who=None, guest="guest-xyz"),
         401,
@@ -83,9 +59,9 @@ def test_someone_elses_order_is_unauthorized(service: Service, database_url: str
 
 
 def test_a_second_checkout_is_refused(service: Service, database_url: str) -> None:
-    cart = _cart(service)
+    cart = service.cart()
     assert service.checkout(cart["id"]).status == 200
-    _refused(service, database_url, lambda: service.checkout(cart["id"]), 400, "Order is not in draft state")
+    assert_refused(database_url, lambda: service.checkout(cart["id"]), 400, "Order is not in draft state")
 
 
 def test_an_empty_order_is_refused(service: Service, database_url: str) -> None:
@@ -97,19 +73,19 @@ def test_an_empty_order_is_refused(service: Service, database_url: str) -> None:
             " VALUES (%s, 'user-123', 'draft', 0, 0, now(), now())",
             (order_id,),
         )
-    _refused(service, database_url, lambda: service.checkout(order_id), 400, "Order is empty")
+    assert_refused(database_url, lambda: service.checkout(order_id), 400, "Order is empty")
 
 
 def test_an_item_whose_reservation_expired_blocks_checkout(service: Service, database_url: str) -> None:
     # Given a cart whose reservation expires a moment after the seat was added
-    cart = _cart(service, expires_in=dt.timedelta(seconds=1.5))
+    cart = service.cart(expires_in=dt.timedelta(seconds=1.5))
     time.sleep(1.6)
-    _refused(service, database_url, lambda: service.checkout(cart["id"]), 400, "Reservation has expired")
+    assert_refused(database_url, lambda: service.checkout(cart["id"]), 400, "Reservation has expired")
 
 
 def test_two_concurrent_checkouts_of_one_order_succeed_once(service: Service, database_url: str) -> None:
     # Given a cart
-    cart = _cart(service)
+    cart = service.cart()
     start = Barrier(2)
 
     def check_out(_: int) -> Reply:
@@ -129,9 +105,8 @@ def test_two_concurrent_checkouts_of_one_order_succeed_once(service: Service, da
 
 
 def test_service_tokens_cannot_check_out_someone_elses_order(service: Service, database_url: str) -> None:
-    cart = _cart(service)
-    _refused(
-        service,
+    cart = service.cart()
+    assert_refused(
         database_url,
         lambda: service.checkout(cart["id"], who=None, headers=bearer("fulfillment-svc", role="fulfillment")),
         401,

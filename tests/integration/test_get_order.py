@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from tests.support import EMAIL, Service, bearer, reservation_created
-
-
-def _order(service: Service, *, guest: str | None = None) -> dict[str, Any]:
-    reservation = reservation_created(customer=guest or "user-123")
-    service.publish("reservation-created", reservation)
-    reply = service.add_to_cart(reservation, who=None if guest else "user-123", guest=guest)
-    assert reply.status == 200, reply.body
-    order: dict[str, Any] = reply.body
-    return order
+from tests.support import EMAIL, Service, bearer
 
 
 def test_the_owner_reads_the_order_with_the_customer_email(service: Service) -> None:
     # Given an order
-    order = _order(service)
+    order = service.cart()
     # When its owner reads it
     reply = service.get(f"/orders/{order['id']}", bearer())
     # Then they get it, with the email of the token that created it
@@ -28,7 +18,7 @@ def test_the_owner_reads_the_order_with_the_customer_email(service: Service) -> 
 
 
 def test_a_guest_reads_with_the_guest_token_header(service: Service) -> None:
-    order = _order(service, guest="guest-abc123xyz")
+    order = service.cart(guest="guest-abc123xyz")
     reply = service.get(f"/orders/{order['id']}", {"X-Guest-Token": "guest-abc123xyz"})
     assert reply.status == 200
     assert reply.body["id"] == order["id"]
@@ -36,7 +26,7 @@ def test_a_guest_reads_with_the_guest_token_header(service: Service) -> None:
 
 
 def test_a_service_role_reads_any_order(service: Service) -> None:
-    order = _order(service)
+    order = service.cart()
     reply = service.get(f"/orders/{order['id']}", bearer("fulfillment-svc", role="fulfillment"))
     assert reply.status == 200
     assert reply.body["customerEmail"] == EMAIL
@@ -45,7 +35,7 @@ def test_a_service_role_reads_any_order(service: Service) -> None:
 
 def test_anyone_else_is_told_the_order_does_not_exist(service: Service) -> None:
     # Given an order of user-123
-    order = _order(service)
+    order = service.cart()
     # When another user, a guest, or a non-service role asks for it
     replies = [
         service.get(f"/orders/{order['id']}", bearer("someone-else")),
@@ -58,7 +48,7 @@ def test_anyone_else_is_told_the_order_does_not_exist(service: Service) -> None:
 
 
 def test_no_identity_is_refused(service: Service) -> None:
-    order = _order(service)
+    order = service.cart()
     reply = service.get(f"/orders/{order['id']}")
     assert (reply.status, reply.error) == (400, "Either UserId or GuestToken must be provided")
 
