@@ -66,7 +66,10 @@ def stores() -> Iterator[dict[str, str]]:
 def clean_state(stores: dict[str, str]) -> None:
     """Each test starts with no orders, no reservations and nothing cached."""
     with psycopg.connect(stores["DATABASE_URL"], autocommit=True) as connection:
-        connection.execute("TRUNCATE bc_ordering.order_items, bc_ordering.orders, bc_ordering.reservations")
+        connection.execute(
+            "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
+            " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters"
+        )
     client = redis.Redis.from_url(stores["REDIS_URL"])
     keys = list(client.scan_iter(match=f"{stores['REDIS_KEY_PREFIX']}*"))
     if keys:

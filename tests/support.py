@@ -234,3 +234,96 @@ def stored_state(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
             table: connection.execute(f"SELECT * FROM bc_ordering.{table} ORDER BY 1").fetchall()  # noqa: S608
             for table in ("orders", "order_items", "reservations")
         }
+
+
+def payment_succeeded(
+    order: dict[str, Any], *, amount: Any = None, payment_id: str | None = None, processed_at: dt.datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "paymentId": payment_id or str(uuid.uuid4()),
+        "orderId": order["id"],
+        "customerId": order.get("userId") or "guest",
+        "reservationId": order["items"][0]["reservationId"] if order.get("items") else None,
+        "amount": amount if amount is not None else order["totalAmount"],
+        "currency": "USD",
+        "paymentMethod": "card",
+        "transactionId": f"tx-{uuid.uuid4().hex[:12]}",
+        "processedAt": iso(processed_at or utc_now()),
+        "status": "succeeded",
+    }
+
+
+def payment_failed(order: dict[str, Any], *, payment_id: str | None = None) -> dict[str, Any]:
+    return {
+        "paymentId": payment_id or str(uuid.uuid4()),
+        "orderId": order["id"],
+        "customerId": order.get("userId") or "guest",
+        "reservationId": None,
+        "amount": order["totalAmount"],
+        "currency": "USD",
+        "paymentMethod": "card",
+        "errorCode": "card_declined",
+        "errorMessage": "Your card was declined",
+        "failureReason": "insufficient_funds",
+        "attemptedAt": iso(utc_now()),
+        "status": "failed",
+    }
+
+
+def ticket_issued(order: dict[str, Any], *, ticket_id: str | None = None, camel: bool = False) -> dict[str, Any]:
+    payload = {
+        "order_id": order["id"],
+        "ticket_id": ticket_id or str(uuid.uuid4()),
+        "customer_email": EMAIL,
+        "ticket_pdf_url": "https://tickets.example.com/t.pdf",
+        "event_name": "Concert",
+        "seat_number": "VIP-A-12",
+        "timestamp": iso(utc_now()),
+    }
+    if camel:
+        return {"".join(w.capitalize() if i else w for i, w in enumerate(k.split("_"))): v for k, v in payload.items()}
+    return payload
+
+
+def reservation_expired(reservation: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "reservationId": reservation["reservationId"],
+        "seatId": reservation["seatId"],
+        "customerId": reservation["customerId"],
+        "concertEventId": str(uuid.uuid4()),
+    }
+
+
+def order_row(database_url: str, order_id: Any) -> tuple[Any, ...]:
+    """(state, paid_at, fulfilled_at) of an order as stored."""
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT state, paid_at, fulfilled_at FROM bc_ordering.orders WHERE id = %s", (order_id,)
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def conflicts(database_url: str, order_id: Any = None) -> list[tuple[Any, ...]]:
+    """(kind, resolution, amount) of the recorded conflicts."""
+    with psycopg.connect(database_url) as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                "SELECT kind, resolution, amount FROM bc_ordering.order_conflicts"
+                " WHERE %(order)s::uuid IS NULL OR order_id = %(order)s ORDER BY kind",
+                {"order": order_id},
+            ).fetchall()
+        ]
+
+
+def dead_letters(database_url: str) -> list[tuple[Any, ...]]:
+    """(topic, partition, offset, value, reason) of the kept dead letters."""
+    with psycopg.connect(database_url) as connection:
+        return [
+            (row[0], row[1], row[2], bytes(row[3]) if row[3] is not None else None, row[4])
+            for row in connection.execute(
+                "SELECT topic, kafka_partition, kafka_offset, value, reason FROM bc_ordering.dead_letters ORDER BY id"
+            ).fetchall()
+        ]

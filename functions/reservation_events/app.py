@@ -1,16 +1,21 @@
-"""MSK consumer of Inventory's reservation topics."""
+"""MSK consumer of Inventory's topics: reservation-created and reservation-expired."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ordering.events.consumer import consume
+from ordering.events.consumer import TopicHandler, consume
 from ordering.events.msk import BatchResponse
-from ordering.events.reservations import RESERVATION_CREATED
+from ordering.events.reservations import RESERVATION_CREATED, RESERVATION_EXPIRED
 from ordering.observability import logger, metrics
+
+HANDLERS: dict[str, TopicHandler[Any]] = {
+    "reservation-created": RESERVATION_CREATED,
+    "reservation-expired": RESERVATION_EXPIRED,
+}
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
-    return consume(event, {"reservation-created": RESERVATION_CREATED})
+    return consume(event, HANDLERS)

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -76,7 +77,14 @@ class Message:
             return self.value
         if isinstance(self.value, str):
             return self.value.encode()
-        return json.dumps(self.value).encode()
+        return json.dumps(self.value, default=_number).encode()
+
+
+def _number(value: object) -> float:
+    """A Decimal in a test's or a sample's payload, written as the JSON number a producer sends."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _b64(value: bytes | str | None) -> str | None:

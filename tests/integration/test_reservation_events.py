@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from ordering_local.events import Message
-from tests.support import Service, reservation_created
+from tests.support import Service, dead_letters, reservation_created
 
 
 def _reservations(database_url: str) -> list[tuple[object, ...]]:
@@ -49,9 +49,13 @@ def test_bad_records_do_not_hold_up_good_ones(service: Service, database_url: st
     ]
     # When it is consumed
     response = service.deliver("reservation-created", messages)
-    # Then the good one is stored and none is reported for retry
+    # Then the good one is stored, none is reported for retry, and the bad ones are kept
     assert response == {"batchItemFailures": []}
     assert [row[0] for row in _reservations(database_url)] == [good["reservationId"]]
+    assert [(offset, reason) for _, _, offset, _, reason in dead_letters(database_url)] == [
+        (1, "value is not JSON"),
+        (3, "schema: seatId: uuid_parsing"),
+    ]
 
 
 def test_records_are_reported_for_retry_when_the_database_is_down(service: Service, database_down: None) -> None:

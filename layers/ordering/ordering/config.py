@@ -30,6 +30,12 @@ class Settings:
     redis_timeout_s: float
     redis_retry_after_s: float
     max_body_bytes: int
+    # Kafka topic names, when they differ from the platform's (RESERVATION_CREATED_TOPIC=…)
+    topic_names: Mapping[str, str]
+
+    def topic(self, name: str) -> str:
+        """The configured name of one of the platform's topics."""
+        return self.topic_names.get(name, name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -69,6 +75,11 @@ class Settings:
             redis_timeout_s=decimal_seconds("REDIS_TIMEOUT_S", 0.25),
             redis_retry_after_s=decimal_seconds("REDIS_RETRY_AFTER_S", 5.0),
             max_body_bytes=integer("MAX_BODY_BYTES", 16384),
+            topic_names={
+                key.removesuffix("_TOPIC").lower().replace("_", "-"): value
+                for key, value in env.items()
+                if key.endswith("_TOPIC") and value
+            },
         )
         if settings.database_url is None and settings.database_secret_arn is None:
             raise ConfigurationError("DATABASE_URL or DATABASE_SECRET_ARN must be set")

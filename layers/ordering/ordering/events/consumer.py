@@ -1,27 +1,35 @@
 """Apply a batch of Kafka records set-based, isolating the one that fails.
 
 Per topic, every record is parsed first. A record that can never succeed (not JSON, wrong
-schema) is logged and counted and not reported, so its partition moves on. The parsed
-records of a topic are applied in one call (a few statements for the whole batch); if that
-call fails, they are applied one at a time to find the failing record. A record that fails
-for any other reason than being unprocessable (the database is down, or a bug) is reported
-as a batch item failure, with every later record of its partition, so Lambda retries them
-in order and nothing is lost.
+schema, unknown order) is kept in the dead-letter table, logged and counted, and not reported,
+so its partition moves on. The parsed records of a topic are applied in one call (a few
+statements for the whole batch); if that call fails, they are applied one at a time to find
+the failing record. A record that fails for any other reason than being unprocessable (the
+database is down, or a bug) is reported as a batch item failure, with every later record of
+its partition, so Lambda retries them in order and nothing is lost.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
+from ordering.domain.identity import secret_hash
 from ordering.events.msk import BatchResponse, KafkaRecord, records
 from ordering.observability import logger, metrics
+from ordering.store.ledger import DeadLetter, Delivery
+from ordering.usecases.dead_letters import keep_dead_letters
 
 Payload = TypeVar("Payload")
+
+# Fields that may carry a bearer secret (a guest token is also a customer id at Inventory).
+_SECRET_FIELDS = frozenset({"customerId", "customer_id", "guestToken", "guest_token"})
 
 
 class UnprocessableRecord(Exception):
@@ -31,44 +39,82 @@ class UnprocessableRecord(Exception):
 @dataclass(frozen=True, slots=True)
 class TopicHandler(Generic[Payload]):
     parse: Callable[[bytes | None], Payload]
-    apply: Callable[[Sequence[Payload]], Any]
+    apply: Callable[[Sequence[tuple[Delivery, Payload]]], Any]
 
 
-def _refuse(record: KafkaRecord, reason: str) -> None:
-    logger.error(
-        "unprocessable record skipped",
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        reason=reason,
-    )
-    metrics.add_metric(name="UnprocessableRecords", unit=MetricUnit.Count, value=1)
+def delivery(record: KafkaRecord) -> Delivery:
+    """The record as it is kept durably: secrets in a JSON value replaced by their hashes."""
+    return Delivery(record.topic, record.partition, record.offset, record.key, _redacted(record.value))
 
 
-def consume(event: dict[str, Any], topics: Mapping[str, TopicHandler[Any]]) -> BatchResponse:
+def _redacted(value: bytes | None) -> bytes | None:
+    try:
+        document = json.loads(value) if value is not None else None
+    except ValueError:
+        return value
+    if not isinstance(document, dict) or not _SECRET_FIELDS & document.keys():
+        return value
+    for name in _SECRET_FIELDS & document.keys():
+        if isinstance(document[name], str):
+            document[name] = "sha256:" + secret_hash(document[name]).hex()
+    return json.dumps(document).encode()
+
+
+def consume(event: dict[str, Any], handlers: Mapping[str, TopicHandler[Any]]) -> BatchResponse:
+    """Apply an MSK batch; `handlers` are keyed by the platform's topic names, which the
+    configuration may rename (see Settings.topic)."""
+    config = settings()
+    topics = {config.topic(name): handler for name, handler in handlers.items()}
     received = records(event)
     metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(received))
-    by_topic: dict[str, list[tuple[KafkaRecord, Any]]] = {}
+    refused: list[tuple[KafkaRecord, str]] = []
+    by_topic: dict[str, list[tuple[Delivery, Any]]] = {}
     for record in received:
         handler = topics.get(record.topic)
         if handler is None:
-            _refuse(record, "no handler for this topic")
+            refused.append((record, "no handler for this topic"))
             continue
         try:
-            by_topic.setdefault(record.topic, []).append((record, handler.parse(record.value)))
+            by_topic.setdefault(record.topic, []).append((delivery(record), handler.parse(record.value)))
         except UnprocessableRecord as exc:
-            _refuse(record, str(exc))
+            refused.append((record, str(exc)))
 
-    failed: list[KafkaRecord] = []
+    failed: list[Delivery] = []
+    if refused:
+        failed.extend(_keep(refused))
     for topic, parsed in by_topic.items():
         failed.extend(_apply(topics[topic], parsed))
-    return {"batchItemFailures": [record.failure for record in failed]}
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": {"partition": f"{d.topic}-{d.partition}", "offset": d.offset}} for d in failed
+        ]
+    }
 
 
-def _apply(handler: TopicHandler[Any], parsed: list[tuple[KafkaRecord, Any]]) -> list[KafkaRecord]:
+def _keep(refused: list[tuple[KafkaRecord, str]]) -> list[Delivery]:
+    """Dead-letter the unprocessable records; if that cannot be done now, retry them."""
+    letters = [DeadLetter(delivery(record), reason) for record, reason in refused]
+    for letter in letters:
+        logger.error(
+            "unprocessable record kept as a dead letter",
+            topic=letter.delivery.topic,
+            partition=letter.delivery.partition,
+            offset=letter.delivery.offset,
+            reason=letter.reason,
+        )
+    try:
+        keep_dead_letters(letters)
+    except Exception:
+        logger.exception("dead letters not stored; their records will be retried")
+        return [letter.delivery for letter in letters]
+    metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=len(letters))
+    return []
+
+
+def _apply(handler: TopicHandler[Any], parsed: list[tuple[Delivery, Any]]) -> list[Delivery]:
     """Apply set-based; on failure, one at a time. Returns the records to retry."""
     try:
-        handler.apply([payload for _, payload in parsed])
+        handler.apply(parsed)
         return []
     except ServiceUnavailable:
         logger.warning("batch not applied, will be retried", records=len(parsed))
@@ -76,21 +122,33 @@ def _apply(handler: TopicHandler[Any], parsed: list[tuple[KafkaRecord, Any]]) ->
     except Exception:
         logger.exception("batch apply failed; isolating the failing record")
 
-    retry: list[KafkaRecord] = []
-    waiting: set[str] = set()  # partitions held back behind a record to retry
+    retry: list[Delivery] = []
+    waiting: set[tuple[str, int]] = set()  # partitions held back behind a record to retry
     for record, payload in parsed:
-        if record.partition_key in waiting:
+        partition = (record.topic, record.partition)
+        if partition in waiting:
             retry.append(record)
             continue
         try:
-            handler.apply([payload])
+            handler.apply([(record, payload)])
         except UnprocessableRecord as exc:
-            _refuse(record, str(exc))
+            retry.extend(_keep_one(record, str(exc)))
         except Exception as exc:
             # Not known to be permanent (the database is down, or a bug here): retry it, and
             # hold back the rest of its partition so that order within the partition holds.
             if not isinstance(exc, ServiceUnavailable):
                 logger.exception("record failed", topic=record.topic, partition=record.partition, offset=record.offset)
-            waiting.add(record.partition_key)
+            waiting.add(partition)
             retry.append(record)
     return retry
+
+
+def _keep_one(record: Delivery, reason: str) -> list[Delivery]:
+    try:
+        keep_dead_letters([DeadLetter(record, reason)])
+    except Exception:
+        logger.exception("dead letter not stored; its record will be retried")
+        return [record]
+    logger.error("unprocessable record kept as a dead letter", topic=record.topic, offset=record.offset, reason=reason)
+    metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
+    return []

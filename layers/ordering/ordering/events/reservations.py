@@ -1,27 +1,35 @@
-"""reservation-created (Inventory): payload schema and how it is applied."""
+"""Inventory's topics: reservation-created and reservation-expired."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ordering.domain.identity import secret_hash
-from ordering.domain.reservation import Reservation
-from ordering.events.consumer import TopicHandler, UnprocessableRecord
-from ordering.http import jsonio
+from ordering.domain.lifecycle import ReservationExpired
+from ordering.domain.reservation import EXPIRED, Reservation
+from ordering.events.consumer import TopicHandler
+from ordering.events.schema import parse_model
+from ordering.store.ledger import Delivery
+from ordering.store.lifecycle import Consumed
+from ordering.usecases.apply_lifecycle import apply_lifecycle
+from ordering.usecases.clock import utc_now
 from ordering.usecases.record_reservations import record_reservations
 
+CustomerId = Annotated[str, Field(min_length=1, max_length=256)]
 
-class ReservationCreated(BaseModel):
+
+class ReservationCreatedEvent(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     eventId: UUID | None = None
     reservationId: UUID
-    customerId: Annotated[str, Field(min_length=1, max_length=256)]
+    customerId: CustomerId
     seatId: UUID
     seatNumber: str | None = None
     section: str | None = None
@@ -44,26 +52,50 @@ class ReservationCreated(BaseModel):
         )
 
 
-def parse_json(value: bytes | None) -> object:
-    if value is None:
-        raise UnprocessableRecord("record has no value")
-    try:
-        return jsonio.loads(value)
-    except ValueError:
-        raise UnprocessableRecord("value is not JSON") from None
+class ReservationExpiredEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    messageId: str | None = None
+    reservationId: UUID
+    seatId: UUID
+    customerId: CustomerId
+    concertEventId: str | None = None
+    expiredAt: AwareDatetime | None = None  # older producers only
+
+    def stub(self, now: datetime) -> Reservation:
+        """The reservation as far as this event knows it, should it arrive before its creation."""
+        moment = self.expiredAt or now
+        return Reservation(
+            id=self.reservationId,
+            seat_id=self.seatId,
+            customer_hash=secret_hash(self.customerId),
+            seat_number=None,
+            section=None,
+            base_price=Decimal(0),
+            status=EXPIRED,
+            created_at=moment,
+            expires_at=moment,
+        )
 
 
-def parse_reservation_created(value: bytes | None) -> Reservation:
-    try:
-        return ReservationCreated.model_validate(parse_json(value)).reservation()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "value"
-        raise UnprocessableRecord(f"schema: {field}: {first['type']}") from None
+def _parse_created(value: bytes | None) -> Reservation:
+    return parse_model(ReservationCreatedEvent, value).reservation()
 
 
-def _apply(created: Sequence[Reservation]) -> None:
-    record_reservations(created)
+def _apply_created(batch: Sequence[tuple[Delivery, Reservation]]) -> Any:
+    return record_reservations(batch[0][0].topic, batch)
 
 
-RESERVATION_CREATED: TopicHandler[Reservation] = TopicHandler(parse=parse_reservation_created, apply=_apply)
+def _apply_expired(batch: Sequence[tuple[Delivery, ReservationExpiredEvent]]) -> Any:
+    now = utc_now()
+    consumed = [
+        Consumed(str(event.reservationId), ReservationExpired(event.reservationId), delivery, event.stub(now))
+        for delivery, event in batch
+    ]
+    return apply_lifecycle(batch[0][0].topic, consumed, now=now)
+
+
+RESERVATION_CREATED: TopicHandler[Reservation] = TopicHandler(parse=_parse_created, apply=_apply_created)
+RESERVATION_EXPIRED: TopicHandler[ReservationExpiredEvent] = TopicHandler(
+    parse=lambda value: parse_model(ReservationExpiredEvent, value), apply=_apply_expired
+)

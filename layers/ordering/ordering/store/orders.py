@@ -66,6 +66,8 @@ WITH reservation AS (
     SELECT id, seat_number, section FROM bc_ordering.reservations
     WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
       AND expires_at > %(now)s AND customer_hash = ANY(%(customer_hashes)s)
+    -- waits for a concurrent expiry of this reservation to commit, then sees it expired
+    FOR SHARE
 ), cart AS (
     INSERT INTO bc_ordering.orders AS o
         (id, user_id, guest_token_hash, customer_email, state, total_amount, item_count, created_at, updated_at)

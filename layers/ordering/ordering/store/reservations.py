@@ -10,6 +10,7 @@ from uuid import UUID
 import psycopg
 
 from ordering.domain.reservation import Reservation
+from ordering.store.ledger import Delivery
 
 _COLUMNS = "id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at"
 
@@ -50,26 +51,50 @@ def find_live_for_seat(
     return mine, mine is None and bool(live)
 
 
-def record_created(connection: psycopg.Connection[Any], reservations: Sequence[Reservation]) -> set[UUID]:
-    """Store new reservations in one statement; returns the ids that were new (duplicates are no-ops)."""
-    if not reservations:
-        return set()
+def record_created(
+    connection: psycopg.Connection[Any], topic: str, created: Sequence[tuple[Delivery, Reservation]]
+) -> list[Reservation]:
+    """Store new reservations and mark their events consumed, in one statement; returns those
+    stored now and still active (a redelivery, or one whose expiry came first, is not)."""
+    if not created:
+        return []
     rows = connection.execute(
-        "INSERT INTO bc_ordering.reservations"
-        " (id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at)"
-        " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[], %s::text[], %s::text[],"
-        " %s::numeric[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
-        " ON CONFLICT (id) DO NOTHING RETURNING id",
+        """
+        WITH incoming AS (
+            SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[], %s::text[], %s::text[], %s::numeric[],
+                                 %s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::bigint[])
+                AS t(id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at,
+                     kafka_partition, kafka_offset)
+        ), claimed AS (
+            INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset)
+            SELECT %s, id::text, kafka_partition, kafka_offset FROM incoming
+            ON CONFLICT DO NOTHING RETURNING event_id
+        )
+        INSERT INTO bc_ordering.reservations
+            (id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at)
+        SELECT DISTINCT ON (i.id) i.id, i.seat_id, i.customer_hash, i.seat_number, i.section, i.base_price,
+               i.status, i.created_at, i.expires_at
+        FROM incoming i JOIN claimed c ON c.event_id = i.id::text
+        -- an expiry that overtook the creation left a stub: fill in what it did not know
+        ON CONFLICT (id) DO UPDATE SET seat_number = EXCLUDED.seat_number, section = EXCLUDED.section,
+            base_price = EXCLUDED.base_price, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+            WHERE reservations.status = 'expired'
+        RETURNING id, status
+        """,
         (
-            [r.id for r in reservations],
-            [r.seat_id for r in reservations],
-            [r.customer_hash for r in reservations],
-            [r.seat_number for r in reservations],
-            [r.section for r in reservations],
-            [r.base_price for r in reservations],
-            [r.status for r in reservations],
-            [r.created_at for r in reservations],
-            [r.expires_at for r in reservations],
+            [r.id for _, r in created],
+            [r.seat_id for _, r in created],
+            [r.customer_hash for _, r in created],
+            [r.seat_number for _, r in created],
+            [r.section for _, r in created],
+            [r.base_price for _, r in created],
+            [r.status for _, r in created],
+            [r.created_at for _, r in created],
+            [r.expires_at for _, r in created],
+            [d.partition for d, _ in created],
+            [d.offset for d, _ in created],
+            topic,
         ),
     ).fetchall()
-    return {row[0] for row in rows}
+    active = {row[0] for row in rows if row[1] == "active"}
+    return list({r.id: r for _, r in created if r.id in active}.values())

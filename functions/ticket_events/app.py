@@ -1,0 +1,18 @@
+"""MSK consumer of Fulfillment's topic: ticket-issued."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ordering.events.consumer import TopicHandler, consume
+from ordering.events.msk import BatchResponse
+from ordering.events.tickets import TICKET_ISSUED
+from ordering.observability import logger, metrics
+
+HANDLERS: dict[str, TopicHandler[Any]] = {"ticket-issued": TICKET_ISSUED}
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
+    return consume(event, HANDLERS)

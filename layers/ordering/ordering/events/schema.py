@@ -1,0 +1,27 @@
+"""Payload parsing shared by every topic: JSON with exact decimals, then a pydantic schema."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ordering.events.consumer import UnprocessableRecord
+from ordering.http import jsonio
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_model(model: type[Model], value: bytes | None) -> Model:
+    if value is None:
+        raise UnprocessableRecord("record has no value")
+    try:
+        document = jsonio.loads(value)
+    except ValueError:
+        raise UnprocessableRecord("value is not JSON") from None
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "value"
+        raise UnprocessableRecord(f"schema: {field}: {first['type']}") from None

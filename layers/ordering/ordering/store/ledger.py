@@ -1,0 +1,83 @@
+"""The consumers' durable records: events consumed, dead letters, and order conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from ordering.domain.lifecycle import Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where an event came from: its topic, partition and offset, and the raw record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    delivery: Delivery
+    reason: str
+
+
+def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, Delivery]]) -> None:
+    """Record the events as consumed; RETURNING (fetched by the caller) names the new ones."""
+    cursor.execute(
+        "INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset)"
+        " SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::bigint[])"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        (
+            topic,
+            [event_id for event_id, _ in claims],
+            [delivery.partition for _, delivery in claims],
+            [delivery.offset for _, delivery in claims],
+        ),
+    )
+
+
+def record_dead_letters(cursor: psycopg.Cursor[Any], letters: Sequence[DeadLetter]) -> None:
+    if not letters:
+        return
+    cursor.execute(
+        "INSERT INTO bc_ordering.dead_letters (topic, kafka_partition, kafka_offset, key, value, reason)"
+        " SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bytea[], %s::bytea[], %s::text[])"
+        " ON CONFLICT ON CONSTRAINT dead_letters_once DO NOTHING",
+        (
+            [letter.delivery.topic for letter in letters],
+            [letter.delivery.partition for letter in letters],
+            [letter.delivery.offset for letter in letters],
+            [letter.delivery.key for letter in letters],
+            [letter.delivery.value for letter in letters],
+            [letter.reason for letter in letters],
+        ),
+    )
+
+
+def record_conflicts(cursor: psycopg.Cursor[Any], conflicts: Sequence[tuple[str, str, Conflict]]) -> None:
+    """(topic, event id, conflict) triples; a redelivered event's conflict is recorded once."""
+    if not conflicts:
+        return
+    cursor.execute(
+        "INSERT INTO bc_ordering.order_conflicts"
+        " (topic, event_id, order_id, kind, resolution, amount, order_total)"
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::text[], %s::text[], %s::numeric[],"
+        " %s::numeric[])"
+        " ON CONFLICT ON CONSTRAINT order_conflicts_once DO NOTHING",
+        (
+            [topic for topic, _, _ in conflicts],
+            [event_id for _, event_id, _ in conflicts],
+            [c.order_id for _, _, c in conflicts],
+            [c.kind for _, _, c in conflicts],
+            [c.resolution for _, _, c in conflicts],
+            [c.amount for _, _, c in conflicts],
+            [c.order_total for _, _, c in conflicts],
+        ),
+    )
