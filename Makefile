@@ -36,7 +36,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy layers/ordering/ordering local functions tests
+	$(BIN)/mypy layers/ordering/ordering local functions tests bench
 
 validate: setup $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml

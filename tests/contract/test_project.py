@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -56,6 +57,13 @@ def test_msk_event_sources_report_partial_failures_and_have_somewhere_to_fail_to
             assert "OnFailure" in properties["DestinationConfig"]
 
 
+def test_every_consumed_topic_has_a_consumer() -> None:
+    topics = [topic for function in load(ROOT) for topic in function.topics]
+    assert sorted(topics) == sorted(
+        ["reservation-created", "reservation-expired", "payment-succeeded", "payment-failed", "ticket-issued"]
+    )
+
+
 def test_the_layer_requirements_match_the_project_dependencies() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     lines = (ROOT / "layers/ordering/requirements.txt").read_text().splitlines()
@@ -101,3 +109,11 @@ def test_the_sample_events_work_as_they_are(service: Service) -> None:
     assert added["statusCode"] == 200, added["body"]
     assert json.loads(added["body"])["items"][0]["seatNumber"] == "VIP-A-12"
     assert (checkout["statusCode"], read["statusCode"]) == (404, 404)
+
+    # and every other topic's sample is consumed without a retry (the placeholder order id
+    # makes the payment and ticket samples dead letters; the expiry cancels the cart)
+    for topic in ("payment-succeeded", "payment-failed", "ticket-issued", "reservation-expired"):
+        sample = json.loads((ROOT / f"events/msk/{topic}.json").read_text())
+        assert invoke(service.consumer(topic), sample) == {"batchItemFailures": []}, topic
+        payload = json.loads((ROOT / f"events/payloads/{topic}.json").read_text())
+        assert json.loads(base64.b64decode(next(iter(sample["records"].values()))[0]["value"])) == payload

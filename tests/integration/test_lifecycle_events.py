@@ -265,3 +265,18 @@ def test_with_the_database_down_records_are_retried_and_nothing_is_half_written(
     # and when Lambda retries them with the database back, they are applied
     assert service.publish("payment-succeeded", payment, first_offset=20) == NO_FAILURES
     assert order_row(database_url, order["id"])[0] == "paid"
+
+
+def test_a_batch_of_only_bad_records_is_kept_without_any_failure_logged(
+    service: Service, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a batch whose every record breaks the schema
+    messages = [Message("ticket-issued", {"order_id": "nope"}, offset=7)]
+    # When it is consumed
+    response = service.deliver("ticket-issued", messages)
+    # Then it is kept as a dead letter, nothing is retried, and no failure of ours is logged
+    assert response == NO_FAILURES
+    assert [(offset, reason) for _, _, offset, _, reason in dead_letters(database_url)] == [
+        (7, "schema: order_id: uuid_parsing")
+    ]
+    assert not [r for r in caplog.records if r.exc_info]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ordering_local.embedded import _free_port
-from tests.support import ROOT, reservation_created
+from tests.support import ROOT, payment_succeeded, reservation_created, ticket_issued
 
 CLI = [sys.executable, "-m", "ordering_local.cli"]
 
@@ -91,6 +91,21 @@ def test_the_seed_purchase_flow_over_http(server: str, runner_env: dict[str, str
     )  # fmt: skip
     assert (status3, pending["state"], pending["paidAt"]) == (200, "pending", None)
     assert (status4, order["state"], order["customerEmail"]) == (200, "pending", "ana@example.com")
+
+    # and when Payment and Fulfillment report back through the runner
+    paid = json.loads(
+        _cli(
+            runner_env, "publish", "payment-succeeded", "-", stdin=json.dumps(payment_succeeded(pending), default=float)
+        )
+    )
+    ticket = json.loads(
+        _cli(runner_env, "publish", "ticket-issued", "-", stdin=json.dumps(ticket_issued(pending), default=float))
+    )
+    status5, fulfilled = _http("GET", f"{server}/orders/{cart1['id']}", token=token)
+
+    # Then the order is fulfilled, with the time it was paid
+    assert paid["response"] == ticket["response"] == {"batchItemFailures": []}
+    assert (status5, fulfilled["state"], fulfilled["paidAt"] is not None) == (200, "fulfilled", True)
 
 
 def test_an_unknown_route_is_a_404(server: str) -> None:

@@ -75,9 +75,11 @@ def consume(event: dict[str, Any], handlers: Mapping[str, TopicHandler[Any]]) ->
             refused.append((record, "no handler for this topic"))
             continue
         try:
-            by_topic.setdefault(record.topic, []).append((delivery(record), handler.parse(record.value)))
+            payload = handler.parse(record.value)
         except UnprocessableRecord as exc:
             refused.append((record, str(exc)))
+            continue
+        by_topic.setdefault(record.topic, []).append((delivery(record), payload))
 
     failed: list[Delivery] = []
     if refused:

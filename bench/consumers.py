@@ -1,0 +1,78 @@
+"""Consumer throughput: one MSK batch of 1,000 records through a consumer function's handler."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from ordering.domain.identity import secret_hash
+from ordering_local.events import Message, message_key, msk_event
+from ordering_local.invoke import invoke
+from ordering_local.template import load
+from tests.support import ROOT, payment_succeeded, reservation_created, utc_now
+
+BATCH = 1_000
+
+
+def _consumer(topic: str) -> Any:
+    return next(function for function in load(ROOT) if topic in function.topics)
+
+
+def _pending_orders(database_url: str, count: int) -> list[dict[str, Any]]:
+    """`count` pending orders of one seat each, written straight to the tables (setup, not measured)."""
+    now = utc_now()
+    orders = []
+    rows_r, rows_o, rows_i = [], [], []
+    for _ in range(count):
+        reservation_id, seat_id, order_id, item_id = (uuid.uuid4() for _ in range(4))
+        user = f"bench-{uuid.uuid4().hex[:12]}"
+        rows_r.append((reservation_id, seat_id, secret_hash(user), "A-1", "A", Decimal(0), "active", now, now))
+        rows_o.append((order_id, user, "pending", Decimal("50.00"), 1, now, now))
+        rows_i.append((item_id, order_id, "pending", seat_id, Decimal("50.00"), reservation_id, now))
+        orders.append({"id": str(order_id), "userId": user, "totalAmount": Decimal("50.00"), "items": []})
+    with psycopg.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO bc_ordering.reservations (id, seat_id, customer_hash, seat_number, section, base_price,"
+            " status, created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows_r,
+        )
+        cursor.executemany(
+            "INSERT INTO bc_ordering.orders (id, user_id, state, total_amount, item_count, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            rows_o,
+        )
+        cursor.executemany(
+            "INSERT INTO bc_ordering.order_items (id, order_id, order_state, seat_id, price, reservation_id,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            rows_i,
+        )
+    return orders
+
+
+def _timed(topic: str, payloads: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+    event = msk_event(
+        Message(topic, payload, key=message_key(topic, payload), offset=offset)
+        for offset, payload in enumerate(payloads)
+    )
+    function = _consumer(topic)
+    started = time.perf_counter()
+    response = invoke(function, event)
+    return time.perf_counter() - started, response
+
+
+def run(database_url: str) -> dict[str, dict[str, float]]:
+    # warm the functions (cold start is measured elsewhere)
+    _timed("reservation-created", [reservation_created()])
+    created_s, created = _timed("reservation-created", [reservation_created() for _ in range(BATCH)])
+    orders = _pending_orders(database_url, BATCH)
+    _timed("payment-succeeded", [payment_succeeded(orders.pop())])
+    paid_s, paid = _timed("payment-succeeded", [payment_succeeded(order) for order in orders[: BATCH - 1]])
+    assert created == paid == {"batchItemFailures": []}
+    return {
+        "reservation-created": {"records": BATCH, "seconds": created_s, "events_per_s": BATCH / created_s},
+        "payment-succeeded": {"records": BATCH - 1, "seconds": paid_s, "events_per_s": (BATCH - 1) / paid_s},
+    }
