@@ -45,7 +45,7 @@ validate: setup $(SAM_VENV)/.installed
 unit: setup
 	$(BIN)/pytest
 
-test: lint typecheck validate unit
+test: lint typecheck validate build unit
 
 build: $(SAM_VENV)/.installed
 	$(SAM) build --template template.yaml

@@ -8,23 +8,13 @@ import re
 import subprocess
 import sys
 import tomllib
-from typing import Any
-
-import yaml
 
 from ordering_local.invoke import invoke
-from ordering_local.template import _CloudFormationLoader, load
+from ordering_local.template import load
 from tests.support import ROOT, Service
 
 
-def _template() -> dict[str, Any]:
-    template: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506
-    return template
-
-
-def test_every_function_has_its_handler_file_and_the_layer() -> None:
-    template = _template()
-    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "OrderingLayer"}]
+def test_every_function_has_its_handler_file() -> None:
     for function in load(ROOT):
         assert function.module_path.is_file(), function.name
         assert function.code_uri.parent == ROOT / "functions", function.name
@@ -33,28 +23,6 @@ def test_every_function_has_its_handler_file_and_the_layer() -> None:
 def test_every_route_of_the_contract_is_served() -> None:
     routes = {(route.method, route.path) for function in load(ROOT) for route in function.routes}
     assert {("POST", "/cart/add"), ("POST", "/orders/checkout"), ("GET", "/orders/{orderId}")} <= routes
-
-
-def test_every_function_logs_to_its_own_group_with_retention() -> None:
-    resources = _template()["Resources"]
-    for name, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        group = resource["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-        assert resources[group]["Type"] == "AWS::Logs::LogGroup", name
-        assert "RetentionInDays" in resources[group]["Properties"], name
-
-
-def test_msk_event_sources_report_partial_failures_and_have_somewhere_to_fail_to() -> None:
-    for resource in _template()["Resources"].values():
-        for event in (resource.get("Properties", {}).get("Events") or {}).values():
-            if event["Type"] != "MSK":
-                continue
-            properties = event["Properties"]
-            assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-            assert properties["BisectBatchOnFunctionError"] is True
-            assert 0 < properties["MaximumRetryAttempts"] <= 10
-            assert "OnFailure" in properties["DestinationConfig"]
 
 
 def test_every_consumed_topic_has_a_consumer() -> None:

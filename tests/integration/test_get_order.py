@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from ordering.config import settings
 from tests.support import EMAIL, Service, bearer
 
 
@@ -64,3 +67,17 @@ def test_a_database_that_is_down_is_a_503_not_a_hang(service: Service, database_
     reply = service.get(f"/orders/{uuid.uuid4()}", bearer())
     # Then the service answers at once that it is unavailable
     assert (reply.status, reply.error) == (503, "Service unavailable")
+
+
+def test_browsers_get_the_configured_cors_origin(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the API is configured for one origin
+    monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://tickets.example.com")
+    settings.cache_clear()
+    try:
+        # When anything is asked of it
+        reply = service.get(f"/orders/{uuid.uuid4()}", bearer())
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
+    # Then the answer names that origin, so the browser may read it
+    assert reply.headers["Access-Control-Allow-Origin"] == "https://tickets.example.com"

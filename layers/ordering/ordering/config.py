@@ -15,6 +15,11 @@ class ConfigurationError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None
+    # in AWS: RDS Proxy's endpoint, and the secret RDS manages for the cluster's user
+    database_host: str | None
+    database_port: int
+    database_name: str
+    database_sslmode: str
     database_secret_arn: str | None
     redis_url: str | None
     redis_key_prefix: str
@@ -30,6 +35,7 @@ class Settings:
     redis_timeout_s: float
     redis_retry_after_s: float
     max_body_bytes: int
+    cors_allow_origin: str | None
     # Kafka topic names, when they differ from the platform's (RESERVATION_CREATED_TOPIC=…)
     topic_names: Mapping[str, str]
 
@@ -58,6 +64,10 @@ class Settings:
 
         settings = cls(
             database_url=env.get("DATABASE_URL") or None,
+            database_host=env.get("DATABASE_HOST") or None,
+            database_port=integer("DATABASE_PORT", 5432),
+            database_name=env.get("DATABASE_NAME") or "ordering",
+            database_sslmode=env.get("DATABASE_SSLMODE") or "prefer",
             database_secret_arn=env.get("DATABASE_SECRET_ARN") or None,
             redis_url=env.get("REDIS_URL") or None,
             redis_key_prefix=env.get("REDIS_KEY_PREFIX", "ordering:"),
@@ -75,14 +85,15 @@ class Settings:
             redis_timeout_s=decimal_seconds("REDIS_TIMEOUT_S", 0.25),
             redis_retry_after_s=decimal_seconds("REDIS_RETRY_AFTER_S", 5.0),
             max_body_bytes=integer("MAX_BODY_BYTES", 16384),
+            cors_allow_origin=env.get("CORS_ALLOW_ORIGIN") or None,
             topic_names={
                 key.removesuffix("_TOPIC").lower().replace("_", "-"): value
                 for key, value in env.items()
                 if key.endswith("_TOPIC") and value
             },
         )
-        if settings.database_url is None and settings.database_secret_arn is None:
-            raise ConfigurationError("DATABASE_URL or DATABASE_SECRET_ARN must be set")
+        if settings.database_url is None and (settings.database_secret_arn is None or settings.database_host is None):
+            raise ConfigurationError("DATABASE_URL, or DATABASE_HOST with DATABASE_SECRET_ARN, must be set")
         if settings.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
             raise ConfigurationError("JWT_ALGORITHM must be one of HS256, HS384, HS512")
         return settings

@@ -101,7 +101,11 @@ def lambda_handler_for(
                 "body": jsonio.dumps({"error": refusal[1]}),
                 "isBase64Encoded": False,
             }
-        return app.resolve(event, context)
+        response = app.resolve(event, context)
+        origin = settings().cors_allow_origin
+        if origin:
+            response.setdefault("multiValueHeaders", {})["Access-Control-Allow-Origin"] = [origin]
+        return response
 
     return lambda_handler
 

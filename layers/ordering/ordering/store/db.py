@@ -12,9 +12,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
@@ -22,31 +22,53 @@ from ordering.domain.errors import ServiceUnavailable
 _local = threading.local()
 
 
-def _conninfo() -> str:
+def _conninfo(*, refresh_secret: bool = False) -> str:
     config = settings()
     if config.database_url is not None:
         return config.database_url
-    assert config.database_secret_arn is not None  # Settings.from_env guarantees one of the two
+    assert config.database_secret_arn is not None  # Settings.from_env guarantees it without a URL
     from ordering.secrets import secret_json
 
-    secret = secret_json(config.database_secret_arn)
-    return (
-        f"postgresql://{quote(secret['username'], safe='')}:{quote(secret['password'], safe='')}"
-        f"@{secret['host']}:{secret.get('port', 5432)}/{secret.get('dbname', 'ordering')}"
+    secret = secret_json(config.database_secret_arn, refresh=refresh_secret)
+    return make_conninfo(
+        host=config.database_host,
+        port=config.database_port,
+        dbname=config.database_name,
+        user=secret["username"],
+        password=secret["password"],
+        sslmode=config.database_sslmode,
     )
+
+
+def _is_authentication_failure(exc: psycopg.OperationalError) -> bool:
+    text = str(exc)
+    return "authentication failed" in text or ('role "' in text and "does not exist" in text)
 
 
 def _connect() -> psycopg.Connection[Any]:
     config = settings()
-    return psycopg.connect(
-        _conninfo(),
-        autocommit=True,
-        connect_timeout=config.db_connect_timeout_s,
-        # Unnamed statements only: RDS Proxy pins a session that prepares named statements.
-        prepare_threshold=None,
-        options=f"-c statement_timeout={config.db_statement_timeout_ms}",
-        application_name="ordering",
-    )
+
+    def connect(conninfo: str) -> psycopg.Connection[Any]:
+        if config.database_url is not None:
+            # Through RDS Proxy (no DATABASE_URL) the proxy's InitQuery sets the timeout instead:
+            # a session setting sent by the client would pin the connection to one backend.
+            conninfo = make_conninfo(conninfo, options=f"-c statement_timeout={config.db_statement_timeout_ms}")
+        return psycopg.connect(
+            conninfo,
+            autocommit=True,
+            connect_timeout=config.db_connect_timeout_s,
+            # Unnamed statements only: RDS Proxy pins a session that prepares named statements.
+            prepare_threshold=None,
+            application_name="ordering",
+        )
+
+    try:
+        return connect(_conninfo())
+    except psycopg.OperationalError as exc:
+        # The secret was rotated since it was cached: read it again, once.
+        if config.database_url is None and _is_authentication_failure(exc):
+            return connect(_conninfo(refresh_secret=True))
+        raise
 
 
 def discard_connection() -> None:

@@ -37,11 +37,19 @@ def available() -> list[Migration]:
     return [Migration(entry.name.removesuffix(".sql"), entry.read_text("utf-8")) for entry in files]
 
 
-def migrate(connection: psycopg.Connection[Any], migrations: list[Migration] | None = None) -> list[str]:
+def migrate(
+    connection: psycopg.Connection[Any],
+    migrations: list[Migration] | None = None,
+    *,
+    statement_timeout_ms: int | None = None,
+) -> list[str]:
     """Apply the pending migrations; returns the versions applied now."""
     migrations = available() if migrations is None else migrations
     applied_now: list[str] = []
     with connection.transaction():
+        if statement_timeout_ms is not None:
+            # for this transaction only (a session SET would pin an RDS Proxy connection)
+            connection.execute("SELECT set_config('statement_timeout', %s, true)", (str(statement_timeout_ms),))
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         connection.execute(

@@ -1,0 +1,79 @@
+"""What `sam build` produced runs as Lambda would run it: each function's folder and the built
+layer, nothing else from this machine (the built layer's own dependencies, not .venv's)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+BUILD = ROOT / ".aws-sam" / "build"
+
+# Runs in a bare interpreter (-S: no site-packages) with only the built layer on the path.
+DRIVER = r"""
+import importlib.util, json, sys
+from pathlib import Path
+
+build = Path(sys.argv[1]); events = Path(sys.argv[2])
+
+class Context:
+    function_name = "built"; memory_limit_in_mb = 1024; aws_request_id = "built-test"
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:built"
+    def get_remaining_time_in_millis(self): return 10_000
+
+def handler(function):
+    spec = importlib.util.spec_from_file_location(f"built_{function}", build / function / "app.py")
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    return module.lambda_handler
+
+def event(name): return json.loads((events / name).read_text())
+
+import ordering
+results = {"ordering": ordering.__file__}
+results["reservation"] = handler("ReservationEventsFunction")(event("msk/reservation-created.json"), Context())
+for function, sample in [("AddToCartFunction", "add-to-cart"), ("CheckoutFunction", "checkout"),
+                         ("GetOrderFunction", "get-order")]:
+    response = handler(function)(event(f"api/{sample}.json"), Context())
+    results[function] = [response["statusCode"], json.loads(response["body"])]
+results["modules"] = sorted({name.split(".")[0] for name in sys.modules})
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    if not (BUILD / "template.yaml").is_file():
+        subprocess.run(["make", "build"], cwd=ROOT, check=True, capture_output=True)
+    return BUILD
+
+
+def test_built_functions_run_on_the_built_layer_alone(built: Path, stores: dict[str, str]) -> None:
+    # Given the build output and nothing else on the path but the built layer
+    environment = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(built / "OrderingLayer" / "python"),
+        **stores,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    # When the reservation sample is consumed and each API function is invoked with its sample event
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", DRIVER, str(built), str(ROOT / "events")],
+        capture_output=True, text=True, env=environment, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+
+    # Then the code came from the built layer and every function answered as it does from source
+    assert results["ordering"].startswith(str(built / "OrderingLayer" / "python"))
+    assert results["reservation"] == {"batchItemFailures": []}
+    assert results["AddToCartFunction"][0] == 200, results["AddToCartFunction"]
+    assert results["AddToCartFunction"][1]["items"][0]["seatNumber"] == "VIP-A-12"
+    assert results["CheckoutFunction"] == [404, {"error": "Order not found"}]
+    assert results["GetOrderFunction"] == [404, {"error": "Order not found"}]
+    assert "boto3" not in results["modules"]

@@ -1,0 +1,139 @@
+"""template.yaml as a reviewer reads it before a production deploy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from ordering_local.template import _CloudFormationLoader
+from tests.support import ROOT
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    return loaded
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for policy in properties.get("Policies", []) or []:
+            document = policy.get("PolicyDocument", policy) if isinstance(policy, dict) else {}
+            for statement in document.get("Statement", []):
+                yield name, statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_function_runs_on_the_shared_layer_from_its_own_folder(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "OrderingLayer"}]
+    layer = template["Resources"]["OrderingLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    for name, function in _of_type(template, "AWS::Serverless::Function").items():
+        assert "Layers" not in function["Properties"], name
+        assert function["Properties"]["CodeUri"].startswith("functions/"), name
+
+
+def test_no_statement_grants_every_action_on_every_resource(template: dict[str, Any]) -> None:
+    statements = list(_statements(template))
+    assert statements
+    for name, statement in statements:
+        actions = [str(a) for a in _as_list(statement.get("Action", []))]
+        resources = _as_list(statement.get("Resource", []))
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (name, statement)
+        assert "*" not in resources, (name, statement)
+
+
+def test_every_function_has_a_log_group_with_retention_and_alarms(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm").values()
+    watched = {
+        (alarm["Properties"]["MetricName"], alarm["Properties"]["Dimensions"][0]["Value"].get("Ref"))
+        for alarm in alarms
+        if alarm["Properties"]["Namespace"] == "AWS/Lambda"
+    }
+    for name, function in _of_type(template, "AWS::Serverless::Function").items():
+        group = resources[function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert group["Type"] == "AWS::Logs::LogGroup", name
+        assert group["Properties"]["RetentionInDays"], name
+        assert {("Errors", name), ("Throttles", name)} <= watched, name
+
+
+def test_failures_conflicts_and_5xx_raise_alarms(template: dict[str, Any]) -> None:
+    metrics = {a["Properties"]["MetricName"] for a in _of_type(template, "AWS::CloudWatch::Alarm").values()}
+    assert {"DeadLetters", "OrderConflicts", "5XXError", "ApproximateNumberOfMessagesVisible"} <= metrics
+
+
+def test_every_msk_source_reports_partial_failures_retries_bisects_and_has_a_destination(
+    template: dict[str, Any],
+) -> None:
+    sources = [
+        event["Properties"]
+        for function in _of_type(template, "AWS::Serverless::Function").values()
+        for event in (function["Properties"].get("Events") or {}).values()
+        if event["Type"] == "MSK"
+    ]
+    assert len(sources) == 5
+    for source in sources:
+        assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert source["BisectBatchOnFunctionError"] is True
+        assert 0 < source["MaximumRetryAttempts"] <= 10
+        assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "ConsumerFailureQueue.Arn"}
+        assert source["ConsumerGroupId"].startswith("ordering-")
+        assert source["ProvisionedPollerConfig"]["MinimumPollers"] >= 1
+
+
+def test_the_data_stores_admit_only_the_functions(template: dict[str, Any]) -> None:
+    groups = _of_type(template, "AWS::EC2::SecurityGroup")
+    ingress = {name: group["Properties"].get("SecurityGroupIngress", []) for name, group in groups.items()}
+    assert ingress["FunctionSecurityGroup"] == []
+    assert [rule["SourceSecurityGroupId"] for rule in ingress["ProxySecurityGroup"]] == [
+        {"Ref": "FunctionSecurityGroup"}
+    ]
+    assert [rule["SourceSecurityGroupId"] for rule in ingress["CacheSecurityGroup"]] == [
+        {"Ref": "FunctionSecurityGroup"}
+    ]
+    assert [rule["SourceSecurityGroupId"] for rule in ingress["DatabaseSecurityGroup"]] == [
+        {"Ref": "ProxySecurityGroup"}
+    ]
+    for rules in ingress.values():
+        assert all("CidrIp" not in rule for rule in rules)
+
+
+def test_aurora_serverless_behind_rds_proxy_with_a_managed_secret_and_tls(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    cluster = resources["DatabaseCluster"]["Properties"]
+    assert cluster["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in cluster
+    assert cluster["StorageEncrypted"] is True
+    assert cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"] >= 0.5
+    assert resources["DatabaseInstance"]["Properties"]["DBInstanceClass"] == "db.serverless"
+    assert resources["DatabaseProxy"]["Properties"]["RequireTLS"] is True
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["DATABASE_HOST"] == {"Fn::GetAtt": "DatabaseProxy.Endpoint"}
+    assert environment["DATABASE_SSLMODE"] == "require"
+    assert environment["REDIS_URL"]["Fn::Sub"].startswith("rediss://")
+
+
+def test_migrations_run_on_deploy_through_a_custom_resource(template: dict[str, Any]) -> None:
+    migrations = template["Resources"]["Migrations"]
+    assert migrations["Properties"]["ServiceToken"] == {"Fn::GetAtt": "MigrateFunction.Arn"}
+    assert migrations["Properties"]["LayerVersion"] == {"Ref": "OrderingLayer"}
+    assert migrations["DependsOn"] == "DatabaseProxyTargetGroup"
+
+
+def test_the_api_throttles_logs_access_and_allows_cors(template: dict[str, Any]) -> None:
+    api = template["Resources"]["Api"]["Properties"]
+    assert api["MethodSettings"][0]["ThrottlingRateLimit"] > 0
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": "ApiAccessLogs.Arn"}
+    assert "Authorization" in api["Cors"]["AllowHeaders"]

@@ -1,0 +1,177 @@
+"""The migration function as CloudFormation invokes it on deploy: a custom resource that applies
+the migrations once, answers SUCCESS or FAILED at the response URL, and never half-migrates."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from ordering.config import settings
+from ordering.store.db import discard_connection
+from ordering.store.migrate import Migration, available, migrate
+from ordering_local.embedded import _free_port
+from ordering_local.invoke import invoke
+from tests.support import Service
+
+
+class CloudFormation:
+    """Stands in for the presigned S3 URL CloudFormation waits on: records every PUT."""
+
+    def __init__(self) -> None:
+        self.responses: list[dict[str, Any]] = []
+        answers = self.responses
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                length = int(self.headers["Content-Length"])
+                answers.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stack-response"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def event(self, request_type: str, physical_id: str | None = None) -> dict[str, Any]:
+        event = {
+            "RequestType": request_type,
+            "ServiceToken": "arn:aws:lambda:us-east-1:000000000000:function:ordering-dev-migrate",
+            "ResponseURL": self.url,
+            "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/ordering-dev/1",
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": "Migrations",
+            "ResourceType": "Custom::Migrations",
+            "ResourceProperties": {"LayerVersion": "arn:aws:lambda:us-east-1:000000000000:layer:ordering-dev:7"},
+        }
+        if physical_id:
+            event["PhysicalResourceId"] = physical_id
+        return event
+
+
+@pytest.fixture
+def cloudformation() -> Iterator[CloudFormation]:
+    stack = CloudFormation()
+    yield stack
+    stack.server.shutdown()
+
+
+@pytest.fixture
+def empty_database(stores: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of this test's own, with no schema yet, that the functions are pointed at."""
+    name = f"ordering_migrate_{uuid.uuid4().hex[:8]}"
+    server = stores["DATABASE_URL"]
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    monkeypatch.setenv("DATABASE_URL", url)
+    settings.cache_clear()
+    yield url
+    discard_connection()
+    monkeypatch.undo()
+    settings.cache_clear()
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def _applied(url: str) -> list[str]:
+    with psycopg.connect(url) as connection:
+        return [row[0] for row in connection.execute("SELECT version FROM bc_ordering.schema_migrations ORDER BY 1")]
+
+
+def _tables(url: str) -> list[str]:
+    with psycopg.connect(url) as connection:
+        return [
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'bc_ordering' ORDER BY 1"
+            )
+        ]
+
+
+def _migrate_function(service: Service) -> Any:
+    return next(function for function in service.functions if function.name == "MigrateFunction")
+
+
+def test_create_applies_every_migration_and_answers_success(
+    service: Service, cloudformation: CloudFormation, empty_database: str
+) -> None:
+    # Given an empty database
+    # When the stack is created
+    invoke(_migrate_function(service), cloudformation.event("Create"))
+    # Then every migration is applied and CloudFormation is told so
+    assert _applied(empty_database) == [migration.version for migration in available()]
+    [answer] = cloudformation.responses
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == "bc_ordering-schema"
+    assert answer["Data"] == {"Applied": ",".join(m.version for m in available())}
+    assert answer["LogicalResourceId"] == "Migrations"
+
+
+def test_update_and_delete_change_nothing_more(
+    service: Service, cloudformation: CloudFormation, empty_database: str
+) -> None:
+    # Given a migrated database
+    invoke(_migrate_function(service), cloudformation.event("Create"))
+    tables = _tables(empty_database)
+    # When the stack is updated, then deleted
+    invoke(_migrate_function(service), cloudformation.event("Update", "bc_ordering-schema"))
+    invoke(_migrate_function(service), cloudformation.event("Delete", "bc_ordering-schema"))
+    # Then both succeed, nothing is applied twice, and the data stays
+    assert [answer["Status"] for answer in cloudformation.responses] == ["SUCCESS"] * 3
+    assert cloudformation.responses[1]["Data"] == {"Applied": "none"}
+    assert _tables(empty_database) == tables
+    assert _applied(empty_database) == [migration.version for migration in available()]
+
+
+def test_an_unreachable_database_fails_the_deploy(
+    service: Service, cloudformation: CloudFormation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a database that cannot be reached
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
+    settings.cache_clear()
+    try:
+        # When the stack is created
+        invoke(_migrate_function(service), cloudformation.event("Create"))
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
+    # Then CloudFormation is told it failed, and why
+    [answer] = cloudformation.responses
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("ServiceUnavailable")
+
+
+def test_a_failing_migration_leaves_the_schema_as_it_was(empty_database: str) -> None:
+    # Given the real migrations, followed by one that creates a table and then fails
+    broken = Migration("9999_broken", "CREATE TABLE bc_ordering.half_done (id int); SELECT 1 / 0;")
+    # When they are applied to an empty database
+    with psycopg.connect(empty_database, autocommit=True) as connection, pytest.raises(psycopg.errors.DivisionByZero):
+        migrate(connection, [*available(), broken])
+    # Then nothing of any of them is left: they run in one transaction
+    with psycopg.connect(empty_database) as connection:
+        schema = connection.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'bc_ordering'"
+        ).fetchone()
+    assert schema == (0,)
+
+
+def test_a_changed_migration_is_refused(empty_database: str) -> None:
+    with psycopg.connect(empty_database, autocommit=True) as connection:
+        migrate(connection)
+        first = available()[0]
+        edited = Migration(first.version, first.sql + "\n-- edited after it shipped\n")
+        with pytest.raises(RuntimeError, match="was changed after it was applied"):
+            migrate(connection, [edited])
