@@ -38,7 +38,8 @@ def stores() -> Iterator[dict[str, str]]:
     database_url = given_database or _test_database_url(found.database_url)
     environment = {
         "DATABASE_URL": database_url,
-        "REDIS_URL": given_redis or found.redis_url,
+        # on the embedded server, a Redis database of the tests' own (0 is `make run`'s, 2 the bench's)
+        "REDIS_URL": given_redis or found.redis_url.removesuffix("/0") + "/1",
         "REDIS_KEY_PREFIX": f"ordering-test-{uuid.uuid4().hex[:8]}:",
         "JWT_SECRET": JWT_SECRET,
         "SERVICE_ROLES": "fulfillment,service",
@@ -71,7 +72,7 @@ def clean_state(stores: dict[str, str]) -> None:
             " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters"
         )
     client = redis.Redis.from_url(stores["REDIS_URL"])
-    keys = list(client.scan_iter(match=f"{stores['REDIS_KEY_PREFIX']}*"))
+    keys = list(client.scan_iter(match=f"{stores['REDIS_KEY_PREFIX']}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()

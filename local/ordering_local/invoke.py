@@ -1,4 +1,9 @@
-"""Invoke a function's handler in-process, as Lambda would: its module loaded once, then reused."""
+"""Invoke a function's handler in-process, as Lambda would: its module loaded once per execution
+environment, then reused.
+
+Each thread is an execution environment with its own copy of the function's module: Lambda
+never runs two invocations at once in one environment, and handlers may rely on that (the
+Powertools resolver keeps the current event on the module's `app`)."""
 
 from __future__ import annotations
 
@@ -14,8 +19,7 @@ from ordering_local.template import Function
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-_lock = threading.Lock()
-_handlers: dict[str, Handler] = {}
+_environment = threading.local()
 
 
 @dataclass
@@ -40,15 +44,15 @@ class LocalContext:
 
 
 def handler(function: Function) -> Handler:
-    with _lock:
-        if function.name not in _handlers:
-            spec = importlib.util.spec_from_file_location(f"functions_{function.name}", function.module_path)
-            if spec is None or spec.loader is None:
-                raise RuntimeError(f"cannot load {function.module_path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            _handlers[function.name] = getattr(module, function.handler_name)
-        return _handlers[function.name]
+    handlers: dict[str, Handler] = _environment.__dict__.setdefault("handlers", {})
+    if function.name not in handlers:
+        spec = importlib.util.spec_from_file_location(f"functions_{function.name}", function.module_path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load {function.module_path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        handlers[function.name] = getattr(module, function.handler_name)
+    return handlers[function.name]
 
 
 def invoke(function: Function, event: dict[str, Any]) -> Any:

@@ -37,6 +37,7 @@ class PooledHTTPServer(ThreadingMixIn, HTTPServer):
     """An HTTP server whose connections are handled by a fixed pool of worker threads."""
 
     daemon_threads = True
+    request_queue_size = 256  # many clients connecting at once must not be refused
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
         super().__init__(address, handler)

@@ -115,7 +115,7 @@ def test_an_expiry_cancels_the_order_holding_that_reservation_and_leaves_the_cac
     service.publish("reservation-created", reservation)
     order = service.add_to_cart(reservation).body
     assert service.checkout(order["id"]).status == 200
-    assert cache_client.exists(f"{stores['REDIS_KEY_PREFIX']}reservation:{reservation['reservationId']}")
+    assert cache_client.exists(f"{stores['REDIS_KEY_PREFIX']}seat-reservation:{reservation['seatId']}")
     # When the reservation expires
     assert service.publish("reservation-expired", reservation_expired(reservation)) == NO_FAILURES
     # Then the order is cancelled, the reservation is expired, and the cache forgets it
@@ -125,7 +125,6 @@ def test_an_expiry_cancels_the_order_holding_that_reservation_and_leaves_the_cac
             "SELECT status FROM bc_ordering.reservations WHERE id = %s", (reservation["reservationId"],)
         ).fetchone()
     assert status == ("expired",)
-    assert not cache_client.exists(f"{stores['REDIS_KEY_PREFIX']}reservation:{reservation['reservationId']}")
     assert not cache_client.exists(f"{stores['REDIS_KEY_PREFIX']}seat-reservation:{reservation['seatId']}")
 
 

@@ -1,4 +1,8 @@
-"""Reservations cached in Redis until they expire, keyed by id and by seat.
+"""Reservations cached in Redis until they expire, one key per seat.
+
+A seat has one live reservation at a time, so its key answers both "this reservation" (when
+the cached one has that id) and "the seat's reservation" in one GET, with one SET per
+reservation to keep it.
 
 Read-through: the use case asks here first and falls back to PostgreSQL. When Redis fails,
 the cache stays silent for a while (`retry_after`) instead of making every request wait on
@@ -64,9 +68,6 @@ class ReservationCache:
         self._retry_after_s = retry_after_s
         self._silent_until = 0.0
 
-    def _by_id(self, reservation_id: UUID) -> str:
-        return f"{self._prefix}reservation:{reservation_id}"
-
     def _by_seat(self, seat_id: UUID) -> str:
         return f"{self._prefix}seat-reservation:{seat_id}"
 
@@ -93,8 +94,10 @@ class ReservationCache:
             logger.warning("undecodable reservation cache entry ignored", key=key)
             return None
 
-    def get(self, reservation_id: UUID) -> Reservation | None:
-        return self._get(self._by_id(reservation_id))
+    def get(self, reservation_id: UUID, seat_id: UUID) -> Reservation | None:
+        """The reservation, if it is the one cached for the seat the request names."""
+        cached = self._get(self._by_seat(seat_id))
+        return cached if cached is not None and cached.id == reservation_id else None
 
     def get_for_seat(self, seat_id: UUID) -> Reservation | None:
         """The seat's latest live reservation, whoever holds it."""
@@ -110,14 +113,13 @@ class ReservationCache:
                 for reservation in live:
                     ttl_ms = max(1, int((reservation.expires_at - now).total_seconds() * 1000))
                     value = _encode(reservation)
-                    pipe.set(self._by_id(reservation.id), value, px=ttl_ms)
                     pipe.set(self._by_seat(reservation.seat_id), value, px=ttl_ms)
                 pipe.execute()
         except redis.RedisError as exc:
             self._failed("put", exc)
 
     def evict(self, reservations: Iterable[Reservation]) -> None:
-        keys = [key for r in reservations for key in (self._by_id(r.id), self._by_seat(r.seat_id))]
+        keys = [self._by_seat(r.seat_id) for r in reservations]
         if not keys or not self._available():
             return
         try:

@@ -11,7 +11,6 @@ its partition, so Lambda retries them in order and nothing is lost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -20,16 +19,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
-from ordering.domain.identity import secret_hash
 from ordering.events.msk import BatchResponse, KafkaRecord, records
 from ordering.observability import logger, metrics
 from ordering.store.ledger import DeadLetter, Delivery
 from ordering.usecases.dead_letters import keep_dead_letters
 
 Payload = TypeVar("Payload")
-
-# Fields that may carry a bearer secret (a guest token is also a customer id at Inventory).
-_SECRET_FIELDS = frozenset({"customerId", "customer_id", "guestToken", "guest_token"})
 
 
 class UnprocessableRecord(Exception):
@@ -43,21 +38,7 @@ class TopicHandler(Generic[Payload]):
 
 
 def delivery(record: KafkaRecord) -> Delivery:
-    """The record as it is kept durably: secrets in a JSON value replaced by their hashes."""
-    return Delivery(record.topic, record.partition, record.offset, record.key, _redacted(record.value))
-
-
-def _redacted(value: bytes | None) -> bytes | None:
-    try:
-        document = json.loads(value) if value is not None else None
-    except ValueError:
-        return value
-    if not isinstance(document, dict) or not _SECRET_FIELDS & document.keys():
-        return value
-    for name in _SECRET_FIELDS & document.keys():
-        if isinstance(document[name], str):
-            document[name] = "sha256:" + secret_hash(document[name]).hex()
-    return json.dumps(document).encode()
+    return Delivery(record.topic, record.partition, record.offset, record.key, record.value)
 
 
 def consume(event: dict[str, Any], handlers: Mapping[str, TopicHandler[Any]]) -> BatchResponse:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from ordering.domain import lifecycle
 from ordering.domain.lifecycle import Conflict, LifecycleEvent, OrderStatus, ReservationExpired
@@ -71,77 +72,101 @@ WHERE o.id = u.id
 """
 
 
+def _fold(
+    topic: str,
+    *,
+    batch: Sequence[Consumed],
+    fresh: set[str],
+    holders: list[tuple[UUID, UUID]],
+    orders: dict[UUID, OrderStatus],
+    outcome: Outcome,
+) -> list[OrderStatus]:
+    """Apply the batch's new events, in order, to the locked orders; returns the orders changed."""
+    held_by: dict[UUID, list[UUID]] = {}
+    for reservation_id, order_id in holders:
+        held_by.setdefault(reservation_id, []).append(order_id)
+    before = dict(orders)
+    for item in batch:
+        if item.event_id not in fresh:
+            outcome.duplicates += 1
+            continue
+        fresh.discard(item.event_id)  # a duplicate within the batch is applied once
+        event = item.event
+        if isinstance(event, ReservationExpired):
+            targets = held_by.get(event.reservation_id, [])
+            if item.expired is not None:
+                outcome.expired.append(item.expired)
+        elif event.order_id in orders:
+            targets = [event.order_id]
+        else:
+            outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
+            continue
+        for order_id in targets:
+            orders[order_id], conflict = lifecycle.apply(orders[order_id], event)
+            if conflict is not None:
+                outcome.conflicts.append((topic, item.event_id, conflict))
+        outcome.applied += 1
+    return [order for order_id, order in orders.items() if order != before[order_id]]
+
+
 def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence[Consumed], now: datetime) -> Outcome:
     outcome = Outcome()
     direct_ids = [item.event.order_id for item in batch if not isinstance(item.event, ReservationExpired)]
     reservation_ids = [item.event.reservation_id for item in batch if isinstance(item.event, ReservationExpired)]
     stubs = list({item.expired.id: item.expired for item in batch if item.expired is not None}.values())
-    # One pipeline around the transaction: BEGIN and the first statements travel together, and
-    # the writes travel with COMMIT, so the batch costs two round trips whatever its size.
+    # An explicit transaction in one pipeline, synced twice: BEGIN and the reads travel
+    # together, and the writes travel with COMMIT, so a batch costs two round trips whatever its
+    # size (psycopg's transaction() would add syncs of its own).
     with (
-        connection.pipeline(),
-        connection.transaction(),
         connection.cursor() as claims,
         connection.cursor() as holders,
         connection.cursor() as locked,
         connection.cursor() as writes,
     ):
-        ledger.claim(claims, topic, [(item.event_id, item.delivery) for item in batch])
-        if stubs:
-            writes.execute(
-                _EXPIRE_RESERVATIONS,
-                (
-                    [r.id for r in stubs],
-                    [r.seat_id for r in stubs],
-                    [r.customer_hash for r in stubs],
-                    ["expired"] * len(stubs),
-                    [r.created_at for r in stubs],
-                    [r.expires_at for r in stubs],
-                ),
-            )
-        holders.execute(_HOLDERS, (reservation_ids,))
-        locked.execute(_LOCK_ORDERS, (direct_ids, reservation_ids))
-        fresh = {row[0] for row in claims.fetchall()}
-        held_by: dict[UUID, list[UUID]] = {}
-        for reservation_id, order_id in holders.fetchall():
-            held_by.setdefault(reservation_id, []).append(order_id)
-        orders = {
-            row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5]) for row in locked.fetchall()
-        }
-        before = dict(orders)
-        for item in batch:
-            if item.event_id not in fresh:
-                outcome.duplicates += 1
-                continue
-            fresh.discard(item.event_id)  # a duplicate within the batch is applied once
-            event = item.event
-            if isinstance(event, ReservationExpired):
-                targets = held_by.get(event.reservation_id, [])
-                if item.expired is not None:
-                    outcome.expired.append(item.expired)
-            elif event.order_id in orders:
-                targets = [event.order_id]
-            else:
-                outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
-                continue
-            for order_id in targets:
-                orders[order_id], conflict = lifecycle.apply(orders[order_id], event)
-                if conflict is not None:
-                    outcome.conflicts.append((topic, item.event_id, conflict))
-            outcome.applied += 1
-        changed = [order for order_id, order in orders.items() if order != before[order_id]]
-        if changed:
-            writes.execute(
-                _WRITE_ORDERS,
-                (
-                    now,
-                    [o.id for o in changed],
-                    [o.state.value for o in changed],
-                    [o.paid_at for o in changed],
-                    [o.fulfilled_at for o in changed],
-                    [o.payment_id for o in changed],
-                ),
-            )
-        ledger.record_conflicts(writes, outcome.conflicts)
-        ledger.record_dead_letters(writes, outcome.dead_letters)
+        try:
+            with connection.pipeline() as pipeline:
+                writes.execute("BEGIN")
+                ledger.claim(claims, topic, [(item.event_id, item.delivery) for item in batch])
+                if stubs:
+                    writes.execute(
+                        _EXPIRE_RESERVATIONS,
+                        (
+                            [r.id for r in stubs],
+                            [r.seat_id for r in stubs],
+                            [r.customer_hash for r in stubs],
+                            ["expired"] * len(stubs),
+                            [r.created_at for r in stubs],
+                            [r.expires_at for r in stubs],
+                        ),
+                    )
+                holders.execute(_HOLDERS, (reservation_ids,))
+                locked.execute(_LOCK_ORDERS, (direct_ids, reservation_ids))
+                pipeline.sync()
+                orders = {
+                    row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5])
+                    for row in locked.fetchall()
+                }
+                fresh = {row[0] for row in claims.fetchall()}
+                changed = _fold(
+                    topic, batch=batch, fresh=fresh, holders=holders.fetchall(), orders=orders, outcome=outcome
+                )
+                if changed:
+                    writes.execute(
+                        _WRITE_ORDERS,
+                        (
+                            now,
+                            [o.id for o in changed],
+                            [o.state.value for o in changed],
+                            [o.paid_at for o in changed],
+                            [o.fulfilled_at for o in changed],
+                            [o.payment_id for o in changed],
+                        ),
+                    )
+                ledger.record_conflicts(writes, outcome.conflicts)
+                ledger.record_dead_letters(writes, outcome.dead_letters)
+                writes.execute("COMMIT")
+        except BaseException:
+            if connection.info.transaction_status != TransactionStatus.IDLE:
+                connection.execute("ROLLBACK")
+            raise
     return outcome

@@ -59,8 +59,9 @@ def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
 
 
 # Creates the caller's draft or locks the existing one (at most one per owner, by index),
-# bumps its total and seat count unless it is full, and adds the item: all or nothing.
-# The reservation is re-checked here, in the source of truth, whatever the cache said.
+# bumps its total and seat count unless it is full, adds the item, and returns the cart with
+# all its items: all or nothing, in one statement. The reservation is re-checked here, in the
+# source of truth, whatever the cache said.
 _ADD_ITEM = """
 WITH reservation AS (
     SELECT id, seat_number, section FROM bc_ordering.reservations
@@ -79,18 +80,35 @@ WITH reservation AS (
             item_count = o.item_count + 1,
             updated_at = EXCLUDED.updated_at
         WHERE o.item_count < %(max_seats)s
-    RETURNING o.id
+    RETURNING o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at
+), item AS (
+    INSERT INTO bc_ordering.order_items
+        (id, order_id, order_state, seat_id, price, reservation_id, seat_number, section, created_at)
+    SELECT %(item_id)s, cart.id, 'draft', %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
+           reservation.section, %(now)s
+    FROM cart CROSS JOIN reservation
+    RETURNING id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
 )
-INSERT INTO bc_ordering.order_items
-    (id, order_id, order_state, seat_id, price, reservation_id, seat_number, section, created_at)
-SELECT %(item_id)s, cart.id, 'draft', %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
-       reservation.section, %(now)s
-FROM cart CROSS JOIN reservation
+SELECT c.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+FROM cart c JOIN (
+    SELECT id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
+    FROM bc_ordering.order_items WHERE order_id = (SELECT id FROM cart)
+    UNION ALL
+    SELECT * FROM item
+) i ON i.order_id = c.id
+ORDER BY i.created_at, i.id
 """
 
-_ORDER_OF_ITEM = _ORDER_ROWS + (
-    " WHERE o.id = (SELECT order_id FROM bc_ordering.order_items WHERE id = %s) ORDER BY i.created_at, i.id"
-)
+
+def _consistent(order: Order | None, connection: psycopg.Connection[Any]) -> Order | None:
+    """The order as one statement returned it, or read again if its items miss one.
+
+    A statement sees the items committed before it began; when it waited for the order's row
+    lock behind a concurrent change of the same order, the total it returns (from the locked
+    row) is newer than the items it read. Rare, and then a second read is exact."""
+    if order is None or sum(item.price for item in order.items) == order.total_amount:
+        return order
+    return find(connection, order.id)
 
 
 class SeatTaken(Exception):
@@ -125,15 +143,12 @@ def add_item(
         "now": now,
     }
     try:
-        with connection.pipeline(), connection.cursor() as insert, connection.cursor() as read:
-            insert.execute(_ADD_ITEM, params)
-            read.execute(_ORDER_OF_ITEM, (item_id,))
-            rows = read.fetchall()
+        rows = connection.execute(_ADD_ITEM, params).fetchall()
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
             raise SeatTaken() from exc
         raise
-    return order_from_rows(rows)
+    return _consistent(order_from_rows(rows), connection)
 
 
 def seat_holder_and_cart_size(
@@ -166,16 +181,22 @@ def seat_holder_and_cart_size(
     return holder, row[4] or 0
 
 
-# Moves the order to pending when every guard of checkout holds; the row lock makes a second,
-# concurrent checkout of the same order find it pending.
+# Moves the order to pending when every guard of checkout holds, and returns it with its
+# items; the row lock makes a second, concurrent checkout of the same order find it pending.
 _CHECKOUT = """
-UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s
-WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
-  AND (o.user_id = %(user_id)s OR o.guest_token_hash = %(guest_token_hash)s)
-  AND NOT EXISTS (
-      SELECT 1 FROM bc_ordering.order_items i
-      JOIN bc_ordering.reservations r ON r.id = i.reservation_id
-      WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
+WITH moved AS (
+    UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s
+    WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
+      AND (o.user_id = %(user_id)s OR o.guest_token_hash = %(guest_token_hash)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM bc_ordering.order_items i
+          JOIN bc_ordering.reservations r ON r.id = i.reservation_id
+          WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
+    RETURNING o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at
+)
+SELECT m.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+FROM moved m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
+ORDER BY i.created_at, i.id
 """
 
 
@@ -187,26 +208,23 @@ def checkout(connection: psycopg.Connection[Any], *, caller: Caller, order_id: U
         "guest_token_hash": caller.guest_token_hash,
         "now": now,
     }
-    with connection.pipeline(), connection.cursor() as update, connection.cursor() as read:
-        update.execute(_CHECKOUT, params)
-        read.execute(_ORDER_BY_ID, (order_id,))
-        rows = read.fetchall()
-        moved = update.rowcount == 1
-    return order_from_rows(rows) if moved else None
+    rows = connection.execute(_CHECKOUT, params).fetchall()
+    return _consistent(order_from_rows(rows), connection)
 
 
 def order_with_reservations(
     connection: psycopg.Connection[Any], order_id: UUID
 ) -> tuple[Order | None, list[Reservation | None]]:
     """An order and the reservations of its items: what decides a refused checkout."""
-    with connection.pipeline(), connection.cursor() as order_cursor, connection.cursor() as reservations:
-        order_cursor.execute(_ORDER_BY_ID, (order_id,))
-        reservations.execute(
-            "SELECT r.id, r.seat_id, r.customer_hash, r.seat_number, r.section, r.base_price, r.status,"
-            " r.created_at, r.expires_at FROM bc_ordering.order_items i"
-            " JOIN bc_ordering.reservations r ON r.id = i.reservation_id WHERE i.order_id = %s",
-            (order_id,),
-        )
+    with connection.cursor() as order_cursor, connection.cursor() as reservations:
+        with connection.pipeline():
+            order_cursor.execute(_ORDER_BY_ID, (order_id,))
+            reservations.execute(
+                "SELECT r.id, r.seat_id, r.customer_hash, r.seat_number, r.section, r.base_price, r.status,"
+                " r.created_at, r.expires_at FROM bc_ordering.order_items i"
+                " JOIN bc_ordering.reservations r ON r.id = i.reservation_id WHERE i.order_id = %s",
+                (order_id,),
+            )
         order = order_from_rows(order_cursor.fetchall())
         found = [reservation_from_row(row) for row in reservations.fetchall()]
     missing: list[Reservation | None] = [None] * (len(order.items) - len(found)) if order else []

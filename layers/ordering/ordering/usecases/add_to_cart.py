@@ -36,7 +36,7 @@ def _reservation(command: AddToCart, cache: ReservationCache, now: datetime) -> 
     """The reservation the item will carry (cache first), and whether another customer holds the seat."""
     caller = command.caller
     if command.reservation_id is not None:
-        cached = cache.get(command.reservation_id)
+        cached = cache.get(command.reservation_id, command.seat_id)
         if cached is not None:
             return cached, False
         with session() as connection:

@@ -1,0 +1,140 @@
+"""`make bench`: where the service stands against the floors measured in the same run.
+
+Prints one table and writes bench/results.json. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import sys
+
+from bench import api, consumers, load, startup
+from bench.proxy import DelayProxy
+from bench.setup import Stores, prepare, use
+from tests.support import ROOT
+
+CALLS = int(os.environ.get("BENCH_CALLS", "1000"))
+ONE_WAY_DELAY_S = 0.0005  # 1 ms round trip, about Lambda → Aurora inside a VPC
+
+
+def _floors(stores: Stores) -> dict[str, float]:
+    import statistics
+    import time
+
+    import psycopg
+    import redis
+
+    with psycopg.connect(stores.database_url, autocommit=True) as connection:
+        samples = []
+        for _ in range(2000):
+            started = time.perf_counter()
+            connection.execute("SELECT 1").fetchone()
+            samples.append((time.perf_counter() - started) * 1000)
+    client = redis.Redis.from_url(stores.redis_url)
+    client.get("warm")
+    redis_samples = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        client.get("bench-floor")
+        redis_samples.append((time.perf_counter() - started) * 1000)
+    dependencies_ms, _ = startup.median_import_ms(startup.DEPENDENCIES)
+    return {
+        "postgres_select_1_p50_ms": statistics.median(samples),
+        "redis_get_p50_ms": statistics.median(redis_samples),
+        "interpreter_start_ms": startup.interpreter_start_ms(),
+        "dependency_import_ms": dependencies_ms,
+    }
+
+
+def main() -> int:
+    given = "DATABASE_URL" in os.environ and "REDIS_URL" in os.environ
+    stores = prepare()
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "stores": "given URLs" if given else "embedded PostgreSQL 16 and Redis 6.2",
+    }
+    print("floors…", file=sys.stderr)
+    floors = _floors(stores)
+    results["floors"] = floors
+    print("cold starts…", file=sys.stderr)
+    results["cold_start"] = startup.cold_starts()
+    print("warm API on loopback…", file=sys.stderr)
+    direct = api.run(CALLS, "direct")
+    print("warm API through the 1 ms proxies…", file=sys.stderr)
+    with (
+        DelayProxy(stores.postgres_upstream(), ONE_WAY_DELAY_S) as pg,
+        DelayProxy(stores.redis_upstream(), ONE_WAY_DELAY_S) as cache,
+    ):
+        use(stores.through(pg.port, cache.port))
+        delayed = api.run(CALLS, "delayed", lambda: {"postgres": pg.round_trips, "redis": cache.round_trips})
+        print("consumers through the proxies…", file=sys.stderr)
+        consumer_trips = consumers.run_counted(
+            stores.database_url, lambda: {"postgres": pg.round_trips, "redis": cache.round_trips}
+        )
+    use(stores)
+    results["api"] = {name: {"loopback": direct[name], "delayed": delayed[name]} for name in direct}
+    print("consumers on loopback…", file=sys.stderr)
+    consumer_figures = consumers.run(stores.database_url)
+    for topic, trips in consumer_trips.items():
+        consumer_figures[topic].update(trips)
+    results["consumers"] = consumer_figures
+    print("load over HTTP (30 s)…", file=sys.stderr)
+    results["load"] = load.run(stores)
+    print(render(results))
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def render(results: dict) -> str:  # type: ignore[type-arg]
+    floors = results["floors"]
+    lines = [
+        f"Ordering service benchmark — {results['machine']} — {results['date']} — stores: {results['stores']}",
+        "",
+        "Floors",
+        f"  PostgreSQL SELECT 1 p50       {floors['postgres_select_1_p50_ms']:8.3f} ms",
+        f"  Redis GET p50                 {floors['redis_get_p50_ms']:8.3f} ms",
+        f"  interpreter start             {floors['interpreter_start_ms']:8.1f} ms",
+        f"  dependency imports            {floors['dependency_import_ms']:8.1f} ms",
+        "",
+        "Cold import (fresh interpreter, median)        ms   × floor  boto3",
+    ]
+    for name, cold in results["cold_start"].items():
+        lines.append(
+            f"  {name:38} {cold['import_ms']:8.1f}   {cold['ratio_to_floor']:5.2f}   {'yes' if cold['boto3'] else 'no'}"
+        )
+    lines += [
+        "",
+        "Warm API, in-process        loopback p50/p99      1 ms-RTT p50/p99     PG RT  Redis RT  CPU p50",
+    ]
+    for name, runs in results["api"].items():
+        direct, delayed = runs["loopback"], runs["delayed"]
+        lines.append(
+            f"  {name:24} {direct['p50_ms']:7.2f} /{direct['p99_ms']:7.2f} ms   "
+            f"{delayed['p50_ms']:7.2f} /{delayed['p99_ms']:7.2f} ms   "
+            f"{delayed['postgres_round_trips']:5.2f}  {delayed['redis_round_trips']:7.2f}  "
+            f"{direct['cpu_p50_ms']:6.3f} ms"
+        )
+    lines += ["", "Consumers, batch of 1,000         events/s (loopback)   PG round trips  Redis round trips"]
+    for topic, figures in results["consumers"].items():
+        lines.append(
+            f"  {topic:32} {figures['events_per_s']:10.0f}          {figures['postgres_round_trips']:6.0f}"
+            f"          {figures['redis_round_trips']:6.0f}"
+        )
+    load_figures = results["load"]
+    lines += [
+        "",
+        f"Load over HTTP: {load_figures['clients']} clients × {load_figures['seconds']:.0f} s, "
+        f"add-to-cart/checkout/get-order on distinct customers",
+        f"  {load_figures['requests']} requests, {load_figures['requests_per_s']:.0f} req/s, "
+        f"p50 {load_figures['p50_ms']:.2f} ms, p99 {load_figures['p99_ms']:.2f} ms, errors {load_figures['errors']}",
+        f"  invariants after the run: {load_figures['invariants']}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

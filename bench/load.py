@@ -1,0 +1,151 @@
+"""Load over HTTP: the local runner in its own process, 32 concurrent clients for 30 s, each a
+customer at a time going add-to-cart → checkout → get-order; then the database invariants."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import psycopg
+
+from bench.setup import Stores
+from ordering_local.embedded import _free_port
+from ordering_local.events import Message, message_key, msk_event
+from ordering_local.invoke import invoke
+from ordering_local.template import load as load_template
+from tests.support import ROOT, reservation_created, token
+
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
+CUSTOMERS_PER_CLIENT = int(os.environ.get("BENCH_CUSTOMERS_PER_CLIENT", "600"))
+
+INVARIANTS = {
+    "a seat in two live orders": "SELECT count(*) FROM (SELECT seat_id FROM bc_ordering.order_items"
+    " WHERE order_state <> 'cancelled' GROUP BY seat_id HAVING count(*) > 1) AS twice",
+    "two drafts of one owner": "SELECT count(*) FROM (SELECT owner_key FROM bc_ordering.orders"
+    " WHERE state = 'draft' GROUP BY owner_key HAVING count(*) > 1) AS twice",
+    "a total that is not the sum of its items": "SELECT count(*) FROM bc_ordering.orders o"
+    " WHERE o.total_amount <> (SELECT coalesce(sum(price), 0) FROM bc_ordering.order_items i WHERE i.order_id = o.id)"
+    " OR o.item_count <> (SELECT count(*) FROM bc_ordering.order_items i WHERE i.order_id = o.id)",
+    "an item whose state is not its order's": "SELECT count(*) FROM bc_ordering.order_items i"
+    " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.order_state <> o.state",
+}
+
+
+def _publish_reservations(customers: list[str]) -> list[dict[str, Any]]:
+    consumer = next(f for f in load_template(ROOT) if "reservation-created" in f.topics)
+    reservations = [reservation_created(customer=customer) for customer in customers]
+    for start in range(0, len(reservations), 1000):
+        chunk = reservations[start : start + 1000]
+        invoke(
+            consumer,
+            msk_event(
+                Message("reservation-created", r, key=message_key("reservation-created", r), offset=start + i)
+                for i, r in enumerate(chunk)
+            ),
+        )
+    return reservations
+
+
+def _serve(stores: Stores, port: int) -> subprocess.Popen[bytes]:
+    environment = {**os.environ, "DATABASE_URL": stores.database_url, "REDIS_URL": stores.redis_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ordering_local.cli", "serve", "--port", str(port)],
+        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health-probe", timeout=1)
+        except urllib.error.HTTPError:
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the local runner did not start")
+
+
+def run(stores: Stores) -> dict[str, Any]:
+    customers = [[f"load-{c}-{n}" for n in range(CUSTOMERS_PER_CLIENT)] for c in range(CLIENTS)]
+    reservations = _publish_reservations([customer for client in customers for customer in client])
+    by_customer = {r["customerId"]: r for r in reservations}
+    port = _free_port()
+    server = _serve(stores, port)
+    latencies: list[float] = []
+    errors: list[str] = []
+    ran_out = threading.Event()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + SECONDS
+
+    def client(mine: list[str]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        local: list[float] = []
+
+        def call(method: str, path: str, body: dict[str, Any] | None, bearer: str) -> dict[str, Any]:
+            started = time.perf_counter()
+            headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"}
+            connection.request(method, path, json.dumps(body) if body is not None else None, headers)
+            response = connection.getresponse()
+            payload = json.loads(response.read())
+            local.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                with lock:
+                    errors.append(f"{method} {path} {response.status} {payload}")
+            return payload  # type: ignore[no-any-return]
+
+        try:
+            for customer in mine:
+                if time.monotonic() >= stop_at:
+                    break
+                reservation, bearer = by_customer[customer], token(customer)
+                cart = call(
+                    "POST", "/cart/add",
+                    {"reservationId": reservation["reservationId"], "seatId": reservation["seatId"], "price": 50.00},
+                    bearer,
+                )  # fmt: skip
+                if "id" not in cart:
+                    continue
+                call("POST", "/orders/checkout", {"orderId": cart["id"]}, bearer)
+                call("GET", f"/orders/{cart['id']}", None, bearer)
+            else:
+                ran_out.set()
+        except (OSError, http.client.HTTPException) as exc:
+            with lock:
+                errors.append(f"client gave up: {exc!r}")
+        connection.close()
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in customers]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    server.terminate()
+    server.wait(10)
+
+    with psycopg.connect(stores.database_url) as connection:
+        broken = {name: connection.execute(sql).fetchone()[0] for name, sql in INVARIANTS.items()}  # type: ignore[index]
+    ordered = sorted(latencies)
+    return {
+        "clients": CLIENTS,
+        "seconds": elapsed,
+        "requests": len(ordered),
+        "requests_per_s": len(ordered) / elapsed,
+        "p50_ms": statistics.median(ordered),
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1],
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "ran_out_of_customers": ran_out.is_set(),
+        "invariants": "all hold" if not any(broken.values()) else {k: v for k, v in broken.items() if v},
+    }

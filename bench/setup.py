@@ -1,0 +1,75 @@
+"""Where the benchmark runs: PostgreSQL and Redis from the URLs or embedded, a database of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from ordering.config import settings
+from ordering_local import embedded
+from ordering_local.cli import migrate_database
+from tests.support import JWT_SECRET, ROOT
+
+BENCH_DATABASE = "ordering_bench"
+
+
+@dataclass(frozen=True)
+class Stores:
+    database_url: str
+    redis_url: str
+
+    def postgres_upstream(self) -> tuple[str, int] | str:
+        """Where PostgreSQL listens: (host, port), or the path of its unix socket."""
+        info = conninfo_to_dict(self.database_url)
+        host, port = str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)
+        return f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+
+    def redis_upstream(self) -> tuple[str, int]:
+        parts = urlsplit(self.redis_url)
+        return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    def through(self, postgres_port: int, redis_port: int) -> Stores:
+        """The same stores, reached through proxies on these loopback ports."""
+        database_url = make_conninfo(self.database_url, host="127.0.0.1", port=str(postgres_port))
+        parts = urlsplit(self.redis_url)
+        redis_url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{redis_port}"))
+        return Stores(database_url, redis_url)
+
+
+def prepare() -> Stores:
+    given_database, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    found = embedded.services(ROOT)
+    database_url = given_database
+    if database_url is None:
+        with psycopg.connect(found.database_url, autocommit=True) as connection:
+            if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DATABASE,)).fetchone():
+                connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+        database_url = urlunsplit(urlsplit(found.database_url)._replace(path=f"/{BENCH_DATABASE}"))
+    stores = Stores(database_url, given_redis or found.redis_url.removesuffix("/0") + "/2")
+    migrate_database(database_url)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
+            " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters"
+        )
+    os.environ.update(
+        JWT_SECRET=JWT_SECRET,
+        REDIS_KEY_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_SERVICE_NAME="ordering",
+    )
+    use(stores)
+    return stores
+
+
+def use(stores: Stores) -> None:
+    """Point the functions of this process at these stores (they reconnect on next use)."""
+    os.environ["DATABASE_URL"] = stores.database_url
+    os.environ["REDIS_URL"] = stores.redis_url
+    settings.cache_clear()
