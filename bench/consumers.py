@@ -33,7 +33,7 @@ def _pending_orders(database_url: str, count: int) -> list[dict[str, Any]]:
         user = f"bench-{uuid.uuid4().hex[:12]}"
         rows_r.append((reservation_id, seat_id, secret_hash(user), "A-1", "A", Decimal(0), "active", now, now))
         rows_o.append((order_id, user, "pending", Decimal("50.00"), 1, now, now))
-        rows_i.append((item_id, order_id, "pending", seat_id, Decimal("50.00"), reservation_id, now))
+        rows_i.append((item_id, order_id, True, seat_id, Decimal("50.00"), reservation_id, now))
         orders.append({"id": str(order_id), "userId": user, "totalAmount": Decimal("50.00"), "items": []})
     with psycopg.connect(database_url) as connection, connection.cursor() as cursor:
         cursor.executemany(
@@ -47,7 +47,7 @@ def _pending_orders(database_url: str, count: int) -> list[dict[str, Any]]:
             rows_o,
         )
         cursor.executemany(
-            "INSERT INTO bc_ordering.order_items (id, order_id, order_state, seat_id, price, reservation_id,"
+            "INSERT INTO bc_ordering.order_items (id, order_id, order_live, seat_id, price, reservation_id,"
             " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             rows_i,
         )

@@ -29,14 +29,14 @@ CUSTOMERS_PER_CLIENT = int(os.environ.get("BENCH_CUSTOMERS_PER_CLIENT", "600"))
 
 INVARIANTS = {
     "a seat in two live orders": "SELECT count(*) FROM (SELECT seat_id FROM bc_ordering.order_items"
-    " WHERE order_state <> 'cancelled' GROUP BY seat_id HAVING count(*) > 1) AS twice",
+    " WHERE order_live GROUP BY seat_id HAVING count(*) > 1) AS twice",
     "two drafts of one owner": "SELECT count(*) FROM (SELECT owner_key FROM bc_ordering.orders"
     " WHERE state = 'draft' GROUP BY owner_key HAVING count(*) > 1) AS twice",
     "a total that is not the sum of its items": "SELECT count(*) FROM bc_ordering.orders o"
     " WHERE o.total_amount <> (SELECT coalesce(sum(price), 0) FROM bc_ordering.order_items i WHERE i.order_id = o.id)"
     " OR o.item_count <> (SELECT count(*) FROM bc_ordering.order_items i WHERE i.order_id = o.id)",
-    "an item whose state is not its order's": "SELECT count(*) FROM bc_ordering.order_items i"
-    " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.order_state <> o.state",
+    "an item live in a cancelled order, or the reverse": "SELECT count(*) FROM bc_ordering.order_items i"
+    " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.order_live <> (o.state <> 'cancelled')",
 }
 
 

@@ -46,9 +46,16 @@ print(json.dumps(results))
 """
 
 
+def _stale() -> bool:
+    built_at = (BUILD / "template.yaml").stat().st_mtime if (BUILD / "template.yaml").is_file() else 0.0
+    sources = [ROOT / "template.yaml", *(ROOT / "layers").rglob("*"), *(ROOT / "functions").rglob("*")]
+    return any(source.stat().st_mtime > built_at for source in sources if source.is_file())
+
+
 @pytest.fixture(scope="module")
 def built() -> Path:
-    if not (BUILD / "template.yaml").is_file():
+    """The build of the code as it is now (`make build` when a source is newer than the build)."""
+    if _stale():
         subprocess.run(["make", "build"], cwd=ROOT, check=True, capture_output=True)
     return BUILD
 

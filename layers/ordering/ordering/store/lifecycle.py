@@ -51,14 +51,16 @@ ON CONFLICT (id) DO UPDATE SET status = 'expired' WHERE r.status = 'active'
 """
 
 _HOLDERS = """
-SELECT reservation_id, order_id FROM bc_ordering.order_items
-WHERE reservation_id = ANY(%s) AND order_state IN ('draft', 'pending')
+SELECT i.reservation_id, i.order_id FROM bc_ordering.order_items i
+JOIN bc_ordering.orders o ON o.id = i.order_id
+WHERE i.reservation_id = ANY(%s) AND o.state IN ('draft', 'pending')
 """
 
 _LOCK_ORDERS = """
 SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id FROM bc_ordering.orders
-WHERE id = ANY(%s) OR id IN (SELECT order_id FROM bc_ordering.order_items
-                             WHERE reservation_id = ANY(%s) AND order_state IN ('draft', 'pending'))
+WHERE id = ANY(%s)
+   OR (state IN ('draft', 'pending')
+       AND id IN (SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%s)))
 ORDER BY id FOR UPDATE
 """
 

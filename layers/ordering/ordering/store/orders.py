@@ -83,8 +83,8 @@ WITH reservation AS (
     RETURNING o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at
 ), item AS (
     INSERT INTO bc_ordering.order_items
-        (id, order_id, order_state, seat_id, price, reservation_id, seat_number, section, created_at)
-    SELECT %(item_id)s, cart.id, 'draft', %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
+        (id, order_id, order_live, seat_id, price, reservation_id, seat_number, section, created_at)
+    SELECT %(item_id)s, cart.id, true, %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
            reservation.section, %(now)s
     FROM cart CROSS JOIN reservation
     RETURNING id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
@@ -162,7 +162,7 @@ def seat_holder_and_cart_size(
                (SELECT item_count FROM bc_ordering.orders d
                  WHERE d.state = 'draft' AND (d.user_id = %(user_id)s OR d.guest_token_hash = %(guest)s))
         FROM (SELECT 1) AS one
-        LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_state <> 'cancelled'
+        LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_live
         LEFT JOIN bc_ordering.orders o ON o.id = i.order_id
         """,
         {"user_id": user_id, "guest": guest_token_hash, "seat_id": seat_id},
