@@ -37,12 +37,6 @@ def _fresh(code: str) -> dict[str, object]:
     return result
 
 
-def median_import_ms(code: str, runs: int = RUNS) -> tuple[float, bool]:
-    _fresh(code)  # compiles the .pyc files once, as a deployed package has them
-    samples = [_fresh(code) for _ in range(runs)]
-    return statistics.median(float(s["ms"]) for s in samples), any(bool(s["boto3"]) for s in samples)  # type: ignore[arg-type]
-
-
 def interpreter_start_ms(runs: int = RUNS) -> float:
     samples = []
     for _ in range(runs):
@@ -60,10 +54,26 @@ def function_import_code(app: Path) -> str:
     )
 
 
-def cold_starts() -> dict[str, dict[str, object]]:
-    floor_ms, _ = median_import_ms(DEPENDENCIES)
-    results: dict[str, dict[str, object]] = {}
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
-        ms, boto3 = median_import_ms(function_import_code(app))
-        results[app.parent.name] = {"import_ms": ms, "ratio_to_floor": ms / floor_ms, "boto3": boto3}
-    return results
+def cold_starts() -> tuple[float, dict[str, dict[str, object]]]:
+    """The dependency floor and each function's cold import, measured in interleaved rounds
+    (floor, then every function, RUNS times) so that a slow moment of the machine weighs on
+    all of them alike; medians."""
+    targets = {"dependencies": DEPENDENCIES} | {
+        app.parent.name: function_import_code(app) for app in sorted((ROOT / "functions").glob("*/app.py"))
+    }
+    for code in targets.values():
+        _fresh(code)  # compiles the .pyc files once, as a deployed package has them
+    samples: dict[str, list[dict[str, object]]] = {name: [] for name in targets}
+    for _ in range(RUNS):
+        for name, code in targets.items():
+            samples[name].append(_fresh(code))
+    medians = {name: statistics.median(float(s["ms"]) for s in runs) for name, runs in samples.items()}  # type: ignore[arg-type]
+    floor_ms = medians.pop("dependencies")
+    return floor_ms, {
+        name: {
+            "import_ms": ms,
+            "ratio_to_floor": ms / floor_ms,
+            "boto3": any(bool(s["boto3"]) for s in samples[name]),
+        }
+        for name, ms in medians.items()
+    }

@@ -16,6 +16,8 @@ from ordering.config import settings
 from ordering_local import embedded
 from ordering_local.cli import migrate_database
 from ordering_local.embedded import _free_port
+from ordering_local.environments import Environments
+from ordering_local.template import load
 from tests.support import JWT_SECRET, ROOT, Service
 
 TEST_DATABASE = "ordering_test"
@@ -81,6 +83,16 @@ def clean_state(stores: dict[str, str]) -> None:
 @pytest.fixture(scope="session")
 def service() -> Service:
     return Service()
+
+
+@pytest.fixture(scope="session")
+def concurrent_service(stores: dict[str, str]) -> Iterator[Service]:
+    """The functions in twenty execution environments of their own (worker processes), for
+    callers that must really run at the same time, as concurrent Lambda invocations do."""
+    functions = load(ROOT)
+    with Environments(functions, 20, dict(os.environ)) as environments:
+        environments.start_all()
+        yield Service(functions, environments.invoke)
 
 
 @pytest.fixture

@@ -74,9 +74,11 @@ def _money(text: str) -> Any:
 
 @dataclass
 class Service:
-    """The service's functions, invoked in-process with the events Lambda would hand them."""
+    """The service's functions, invoked with the events Lambda would hand them: in this process,
+    or (with an `invoker` such as Environments.invoke) in separate execution environments."""
 
     functions: list[Function] = field(default_factory=lambda: load(ROOT))
+    invoker: Callable[[Function, dict[str, Any]], Any] = invoke
 
     def call(
         self,
@@ -102,7 +104,7 @@ class Service:
                     headers=all_headers,
                     body=text,
                 )
-                result = invoke(function, event)
+                result = self.invoker(function, event)
                 merged = {k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
                 merged.update(result.get("headers") or {})
                 return Reply(result["statusCode"], merged, _money(result["body"]) if result.get("body") else None)
@@ -131,7 +133,7 @@ class Service:
         return self.deliver(topic, messages)
 
     def deliver(self, topic: str, messages: list[Message]) -> dict[str, Any]:
-        response: dict[str, Any] = invoke(self.consumer(topic), msk_event(messages))
+        response: dict[str, Any] = self.invoker(self.consumer(topic), msk_event(messages))
         return response
 
     # the seed flow's steps

@@ -72,17 +72,24 @@ def mint_token(
 
 
 def _serve(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.environments import Environments
     from ordering_local.server import make_server, routes_table
 
     functions = prepare(root)
-    server = make_server(functions, args.port)
-    print(f"Ordering API on http://127.0.0.1:{args.port}\n{routes_table(functions)}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    with Environments(functions, args.environments) as environments:
+        environments.start_all()
+        server = make_server(functions, args.port, environments)
+        print(
+            f"Ordering API on http://127.0.0.1:{args.port} ({args.environments} execution environments)\n"
+            f"{routes_table(functions)}",
+            flush=True,
+        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 
@@ -148,6 +155,9 @@ def parser() -> argparse.ArgumentParser:
     commands = main_parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the API")
     serve.add_argument("--port", type=int, default=5003)
+    serve.add_argument(
+        "--environments", type=int, default=4, help="concurrent execution environments (worker processes)"
+    )
     serve.set_defaults(run=_serve)
     publish = commands.add_parser("publish", help="deliver payloads of a topic to its consumer")
     publish.add_argument("topic")

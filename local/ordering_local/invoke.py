@@ -1,14 +1,9 @@
-"""Invoke a function's handler in-process, as Lambda would: its module loaded once per execution
-environment, then reused.
-
-Each thread is an execution environment with its own copy of the function's module: Lambda
-never runs two invocations at once in one environment, and handlers may rely on that (the
-Powertools resolver keeps the current event on the module's `app`)."""
+"""Invoke a function's handler in this process, as Lambda would: its module loaded once, then
+reused. One invocation at a time per process; for concurrent callers, see environments."""
 
 from __future__ import annotations
 
 import importlib.util
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +14,7 @@ from ordering_local.template import Function
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-_environment = threading.local()
+_handlers: dict[str, Handler] = {}
 
 
 @dataclass
@@ -44,7 +39,7 @@ class LocalContext:
 
 
 def handler(function: Function) -> Handler:
-    handlers: dict[str, Handler] = _environment.__dict__.setdefault("handlers", {})
+    handlers = _handlers
     if function.name not in handlers:
         spec = importlib.util.spec_from_file_location(f"functions_{function.name}", function.module_path)
         if spec is None or spec.loader is None:

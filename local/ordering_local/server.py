@@ -1,7 +1,7 @@
 """Serve the API on 127.0.0.1 as `sam local start-api` would, without Docker: each HTTP request
 becomes an API Gateway proxy event for the function whose route matches, invoked in-process.
-Requests are served by a fixed set of worker threads, each like one Lambda execution
-environment: its connections are opened once and reused by the requests it serves."""
+Each request is invoked in one of a set of execution environments (worker processes, see
+environments.py); HTTP connections are handled by a pool of threads that wait on them."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlsplit
 
+from ordering_local.environments import Environments
 from ordering_local.events import api_gateway_event
-from ordering_local.invoke import invoke
 from ordering_local.template import Function
 
 # not "ordering…": Powertools filters the root handlers to drop records of loggers named after its service
@@ -51,7 +51,9 @@ class PooledHTTPServer(ThreadingMixIn, HTTPServer):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def make_server(functions: list[Function], port: int, workers: int = 64) -> PooledHTTPServer:
+def make_server(
+    functions: list[Function], port: int, environments: Environments, workers: int = 64
+) -> PooledHTTPServer:
     api_functions = [function for function in functions if function.routes]
 
     class Handler(BaseHTTPRequestHandler):
@@ -84,7 +86,7 @@ def make_server(functions: list[Function], port: int, workers: int = 64) -> Pool
                     query=url.query,
                     body=body,
                 )
-                result = invoke(function, event)
+                result = environments.invoke(function, event)
                 status = self._reply_lambda(result)
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", self.command, url.path, status, elapsed)

@@ -83,8 +83,9 @@ def test_an_item_whose_reservation_expired_blocks_checkout(service: Service, dat
     assert_refused(database_url, lambda: service.checkout(cart["id"]), 400, "Reservation has expired")
 
 
-def test_two_concurrent_checkouts_of_one_order_succeed_once(service: Service, database_url: str) -> None:
+def test_two_concurrent_checkouts_of_one_order_succeed_once(concurrent_service: Service, database_url: str) -> None:
     # Given a cart
+    service = concurrent_service
     cart = service.cart()
     start = Barrier(2)
 

