@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ordering_local.events import Message, api_gateway_event, message_key, msk_event
+from bench.setup import publish_reservations
+from ordering_local.events import Message, api_gateway_event, msk_event
 from ordering_local.invoke import invoke
 from ordering_local.template import Function, load
 from tests.support import ROOT, reservation_created, token
@@ -67,17 +68,8 @@ def run(calls: int, tag: str, counters: Callable[[], dict[str, int]] | None = No
     functions = _functions()
     customers = [f"bench-{tag}-{n}" for n in range(calls)]
     tokens = [token(customer) for customer in customers]
-    reservations = [reservation_created(customer=customer) for customer in customers]
+    reservations = publish_reservations(customers)
     consumer = next(f for f in functions.values() if "reservation-created" in f.topics)
-    for start in range(0, calls, 500):
-        chunk = reservations[start : start + 500]
-        invoke(
-            consumer,
-            msk_event(
-                Message("reservation-created", r, key=message_key("reservation-created", r), offset=start + i)
-                for i, r in enumerate(chunk)
-            ),
-        )
     # warm every function once (its cold start is measured elsewhere)
     warm = reservation_created(customer=f"bench-{tag}-warm")
     invoke(consumer, msk_event([Message("reservation-created", warm, offset=calls + 1)]))

@@ -17,12 +17,9 @@ from typing import Any
 
 import psycopg
 
-from bench.setup import Stores
+from bench.setup import Stores, publish_reservations
 from ordering_local.embedded import _free_port
-from ordering_local.events import Message, message_key, msk_event
-from ordering_local.invoke import invoke
-from ordering_local.template import load as load_template
-from tests.support import ROOT, reservation_created, token
+from tests.support import ROOT, token
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
@@ -43,21 +40,6 @@ INVARIANTS = {
     "an item live in a cancelled order, or the reverse": "SELECT count(*) FROM bc_ordering.order_items i"
     " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.order_live <> (o.state <> 'cancelled')",
 }
-
-
-def _publish_reservations(customers: list[str]) -> list[dict[str, Any]]:
-    consumer = next(f for f in load_template(ROOT) if "reservation-created" in f.topics)
-    reservations = [reservation_created(customer=customer) for customer in customers]
-    for start in range(0, len(reservations), 1000):
-        chunk = reservations[start : start + 1000]
-        invoke(
-            consumer,
-            msk_event(
-                Message("reservation-created", r, key=message_key("reservation-created", r), offset=start + i)
-                for i, r in enumerate(chunk)
-            ),
-        )
-    return reservations
 
 
 def _serve(stores: Stores, port: int) -> subprocess.Popen[bytes]:
@@ -134,7 +116,7 @@ def _client(run: _Run, mine: list[str]) -> None:
 
 def run(stores: Stores) -> dict[str, Any]:
     customers = [[f"load-{c}-{n}" for n in range(CUSTOMERS_PER_CLIENT)] for c in range(CLIENTS)]
-    reservations = _publish_reservations([customer for client in customers for customer in client])
+    reservations = publish_reservations([customer for client in customers for customer in client])
     port = _free_port()
     server = _serve(stores, port)
     state = _Run(port, {r["customerId"]: r for r in reservations}, time.monotonic() + SECONDS)

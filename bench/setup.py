@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -13,7 +14,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ordering.config import settings
 from ordering_local import embedded
 from ordering_local.cli import migrate_database
-from tests.support import JWT_SECRET, ROOT
+from ordering_local.events import Message, message_key, msk_event
+from ordering_local.invoke import invoke
+from ordering_local.template import load
+from tests.support import JWT_SECRET, ROOT, reservation_created
 
 BENCH_DATABASE = "ordering_bench"
 
@@ -73,3 +77,19 @@ def use(stores: Stores) -> None:
     os.environ["DATABASE_URL"] = stores.database_url
     os.environ["REDIS_URL"] = stores.redis_url
     settings.cache_clear()
+
+
+def publish_reservations(customers: list[str]) -> list[dict[str, Any]]:
+    """A live reservation for each customer, consumed through the reservation consumer in
+    batches of 1,000 (setup for the API and load figures, not measured)."""
+    consumer = next(f for f in load(ROOT) if "reservation-created" in f.topics)
+    reservations = [reservation_created(customer=customer) for customer in customers]
+    for start in range(0, len(reservations), 1000):
+        invoke(
+            consumer,
+            msk_event(
+                Message("reservation-created", r, key=message_key("reservation-created", r), offset=start + i)
+                for i, r in enumerate(reservations[start : start + 1000])
+            ),
+        )
+    return reservations
