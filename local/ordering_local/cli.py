@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -76,6 +77,8 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
     from ordering_local.server import make_server, routes_table
 
     functions = prepare(root)
+    # `kill` (SIGTERM) stops the server as Ctrl-C does, so that it stops its environments too
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with Environments(functions, args.environments) as environments:
         environments.start_all()
         server = make_server(functions, args.port, environments)

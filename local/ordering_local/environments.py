@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -20,8 +22,16 @@ from ordering_local.template import Function
 _functions: dict[str, Function] = {}
 
 
+def _exit_with(parent: int) -> None:
+    """An environment ends when the process that started it does, however that one ended."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
 def _start(functions: list[Function], environment: Mapping[str, str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which stops the pool
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True, name="parent-watch").start()
     os.environ.update(environment)
     _functions.update({function.name: function for function in functions})
 

@@ -39,15 +39,14 @@ class LocalContext:
 
 
 def handler(function: Function) -> Handler:
-    handlers = _handlers
-    if function.name not in handlers:
+    if function.name not in _handlers:
         spec = importlib.util.spec_from_file_location(f"functions_{function.name}", function.module_path)
         if spec is None or spec.loader is None:
             raise RuntimeError(f"cannot load {function.module_path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        handlers[function.name] = getattr(module, function.handler_name)
-    return handlers[function.name]
+        _handlers[function.name] = getattr(module, function.handler_name)
+    return _handlers[function.name]
 
 
 def invoke(function: Function, event: dict[str, Any]) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +112,39 @@ def test_the_seed_purchase_flow_over_http(server: str, runner_env: dict[str, str
 
 def test_an_unknown_route_is_a_404(server: str) -> None:
     assert _http("GET", f"{server}/nowhere")[0] == 404
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["terminated", "killed"])
+def test_stopping_the_runner_stops_its_execution_environments(runner_env: dict[str, str], stop: int) -> None:
+    # Given a runner serving with two execution environments (worker processes)
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--environments", "2"], cwd=ROOT, env=runner_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    environments: list[int] = []
+    while len(environments) < 2 and time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False)
+        environments = [int(pid) for pid in found.stdout.split()]
+        time.sleep(0.2)
+    assert len(environments) >= 2
+
+    # When the runner is stopped, politely or not
+    process.send_signal(stop)
+    process.wait(timeout=10)
+
+    # Then none of its environments outlives it (they hold database connections)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in environments):
+        time.sleep(0.2)
+    assert not [pid for pid in environments if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())

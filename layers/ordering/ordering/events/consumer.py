@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
-from ordering.events.msk import BatchResponse, KafkaRecord, records
+from ordering.events.msk import BatchResponse, KafkaRecord, batch_item_failure, records
 from ordering.observability import logger, metrics
 from ordering.store.ledger import DeadLetter, Delivery
 from ordering.usecases.dead_letters import keep_dead_letters
@@ -67,11 +67,7 @@ def consume(event: dict[str, Any], handlers: Mapping[str, TopicHandler[Any]]) ->
         failed.extend(_keep(refused))
     for topic, parsed in by_topic.items():
         failed.extend(_apply(topics[topic], parsed))
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": {"partition": f"{d.topic}-{d.partition}", "offset": d.offset}} for d in failed
-        ]
-    }
+    return {"batchItemFailures": [batch_item_failure(d.topic, d.partition, d.offset) for d in failed]}
 
 
 def _keep(refused: list[tuple[KafkaRecord, str]]) -> list[Delivery]:

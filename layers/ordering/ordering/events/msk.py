@@ -30,14 +30,10 @@ class KafkaRecord:
     value: bytes | None
     timestamp: int | None
 
-    @property
-    def partition_key(self) -> str:
-        """How Lambda names the partition in `records` and in batch item failures."""
-        return f"{self.topic}-{self.partition}"
 
-    @property
-    def failure(self) -> BatchItemFailure:
-        return {"itemIdentifier": {"partition": self.partition_key, "offset": self.offset}}
+def batch_item_failure(topic: str, partition: int, offset: int) -> BatchItemFailure:
+    """A record for Lambda to retry; it names the partition as `records` does: `topic-N`."""
+    return {"itemIdentifier": {"partition": f"{topic}-{partition}", "offset": offset}}
 
 
 def _b64(value: Any) -> bytes | None:
