@@ -64,29 +64,19 @@ def consume(event: dict[str, Any], handlers: Mapping[str, TopicHandler[Any]]) ->
 
     failed: list[Delivery] = []
     if refused:
-        failed.extend(_keep(refused))
+        failed.extend(_keep([DeadLetter(delivery(record), reason) for record, reason in refused]))
     for topic, parsed in by_topic.items():
         failed.extend(_apply(topics[topic], parsed))
     return {"batchItemFailures": [batch_item_failure(d.topic, d.partition, d.offset) for d in failed]}
 
 
-def _keep(refused: list[tuple[KafkaRecord, str]]) -> list[Delivery]:
-    """Dead-letter the unprocessable records; if that cannot be done now, retry them."""
-    letters = [DeadLetter(delivery(record), reason) for record, reason in refused]
-    for letter in letters:
-        logger.error(
-            "unprocessable record kept as a dead letter",
-            topic=letter.delivery.topic,
-            partition=letter.delivery.partition,
-            offset=letter.delivery.offset,
-            reason=letter.reason,
-        )
+def _keep(letters: list[DeadLetter]) -> list[Delivery]:
+    """Dead-letter unprocessable records; if that cannot be done now, retry them."""
     try:
         keep_dead_letters(letters)
     except Exception:
         logger.exception("dead letters not stored; their records will be retried")
         return [letter.delivery for letter in letters]
-    metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=len(letters))
     return []
 
 
@@ -111,7 +101,7 @@ def _apply(handler: TopicHandler[Any], parsed: list[tuple[Delivery, Any]]) -> li
         try:
             handler.apply([(record, payload)])
         except UnprocessableRecord as exc:
-            retry.extend(_keep_one(record, str(exc)))
+            retry.extend(_keep([DeadLetter(record, str(exc))]))
         except Exception as exc:
             # Not known to be permanent (the database is down, or a bug here): retry it, and
             # hold back the rest of its partition so that order within the partition holds.
@@ -120,14 +110,3 @@ def _apply(handler: TopicHandler[Any], parsed: list[tuple[Delivery, Any]]) -> li
             waiting.add(partition)
             retry.append(record)
     return retry
-
-
-def _keep_one(record: Delivery, reason: str) -> list[Delivery]:
-    try:
-        keep_dead_letters([DeadLetter(record, reason)])
-    except Exception:
-        logger.exception("dead letter not stored; its record will be retried")
-        return [record]
-    logger.error("unprocessable record kept as a dead letter", topic=record.topic, offset=record.offset, reason=reason)
-    metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
-    return []

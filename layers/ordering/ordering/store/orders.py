@@ -22,6 +22,10 @@ _ORDER_ROWS = (
     " o.created_at, o.paid_at, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
     " FROM bc_ordering.orders o LEFT JOIN bc_ordering.order_items i ON i.order_id = o.id"
 )
+# The order columns of _ORDER_ROWS, as the statements that change an order return them.
+_RETURNED_ORDER = (
+    "o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at"
+)
 _ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
 
 
@@ -62,7 +66,7 @@ def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
 # bumps its total and seat count unless it is full, adds the item, and returns the cart with
 # all its items: all or nothing, in one statement. The reservation is re-checked here, in the
 # source of truth, whatever the cache said.
-_ADD_ITEM = """
+_ADD_ITEM = f"""
 WITH reservation AS (
     SELECT id, seat_number, section FROM bc_ordering.reservations
     WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
@@ -80,7 +84,7 @@ WITH reservation AS (
             item_count = o.item_count + 1,
             updated_at = EXCLUDED.updated_at
         WHERE o.item_count < %(max_seats)s
-    RETURNING o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at
+    RETURNING {_RETURNED_ORDER}
 ), item AS (
     INSERT INTO bc_ordering.order_items
         (id, order_id, order_live, seat_id, price, reservation_id, seat_number, section, created_at)
@@ -183,7 +187,7 @@ def seat_holder_and_cart_size(
 
 # Moves the order to pending when every guard of checkout holds, and returns it with its
 # items; the row lock makes a second, concurrent checkout of the same order find it pending.
-_CHECKOUT = """
+_CHECKOUT = f"""
 WITH moved AS (
     UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s
     WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
@@ -192,7 +196,7 @@ WITH moved AS (
           SELECT 1 FROM bc_ordering.order_items i
           JOIN bc_ordering.reservations r ON r.id = i.reservation_id
           WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
-    RETURNING o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at
+    RETURNING {_RETURNED_ORDER}
 )
 SELECT m.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
 FROM moved m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id

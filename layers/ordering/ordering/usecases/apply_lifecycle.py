@@ -12,6 +12,7 @@ from ordering.observability import logger, metrics
 from ordering.store.db import session
 from ordering.store.lifecycle import Consumed, Outcome, apply_batch
 from ordering.usecases.clock import utc_now
+from ordering.usecases.dead_letters import report_dead_letters
 
 
 def apply_lifecycle(
@@ -32,10 +33,7 @@ def apply_lifecycle(
         )
     if outcome.conflicts:
         metrics.add_metric(name="OrderConflicts", unit=MetricUnit.Count, value=len(outcome.conflicts))
-    for letter in outcome.dead_letters:
-        logger.error("record kept as a dead letter", topic=topic, offset=letter.delivery.offset, reason=letter.reason)
-    if outcome.dead_letters:
-        metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=len(outcome.dead_letters))
+    report_dead_letters(outcome.dead_letters)
     if outcome.expired:
         (cache or reservation_cache()).evict(outcome.expired)
     return outcome
