@@ -1,7 +1,12 @@
 """POST /cart/add: add a reserved seat to the caller's cart (their draft order)."""
 
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
 from aws_lambda_powertools.event_handler import Response
 
+from ordering.coldstart import imports_done
 from ordering.http.api import api, json_response, lambda_handler_for, order_body
 from ordering.http.identity import identify
 from ordering.http.models import AddToCartRequest
@@ -18,3 +23,5 @@ def add(body: AddToCartRequest) -> Response[str]:
 
 
 lambda_handler = lambda_handler_for(app)
+
+imports_done()

@@ -1,7 +1,12 @@
 """POST /orders/checkout: move the caller's draft order to pending, ready for payment."""
 
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
 from aws_lambda_powertools.event_handler import Response
 
+from ordering.coldstart import imports_done
 from ordering.http.api import api, json_response, lambda_handler_for, order_body
 from ordering.http.identity import identify
 from ordering.http.models import CheckoutRequest
@@ -18,3 +23,5 @@ def check_out(body: CheckoutRequest) -> Response[str]:
 
 
 lambda_handler = lambda_handler_for(app)
+
+imports_done()

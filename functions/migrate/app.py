@@ -1,10 +1,15 @@
 """CloudFormation custom resource: applies the SQL migrations on Create and Update; Delete
 keeps the data. Always answers CloudFormation, so a bad migration fails the deploy."""
 
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ordering.coldstart import imports_done
 from ordering.custom_resource import respond
 from ordering.observability import logger
 from ordering.usecases.migrate_schema import migrate_schema
@@ -23,3 +28,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
         return
     logger.info("migrations applied", request_type=event["RequestType"], applied=applied)
     respond(event, status="SUCCESS", physical_resource_id=physical_id, data={"Applied": ",".join(applied) or "none"})
+
+
+imports_done()

@@ -1,9 +1,14 @@
 """MSK consumer of Fulfillment's topic: ticket-issued."""
 
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ordering.coldstart import imports_done
 from ordering.events.consumer import TopicHandler, consume
 from ordering.events.msk import BatchResponse
 from ordering.events.tickets import TICKET_ISSUED
@@ -16,3 +21,6 @@ HANDLERS: dict[str, TopicHandler[Any]] = {"ticket-issued": TICKET_ISSUED}
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     return consume(event, HANDLERS)
+
+
+imports_done()
