@@ -67,3 +67,23 @@ def test_add_to_cart_works_from_postgresql_when_redis_stops(
     reply = service.add_to_cart(third)
     assert reply.status == 200, reply.body
     assert len(reply.body["items"]) == 3
+
+
+def test_without_redis_configured_the_service_runs_on_postgresql(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a service with no REDIS_URL at all
+    monkeypatch.delenv("REDIS_URL")
+    settings.cache_clear()
+    reservation = reservation_created()
+
+    # When a reservation is consumed and its seat added to a cart
+    consumed = service.publish("reservation-created", reservation)
+    reply = service.add_to_cart(reservation)
+
+    # Then both work, from PostgreSQL alone
+    assert consumed == {"batchItemFailures": []}
+    assert reply.status == 200, reply.body
+    assert [item["seatId"] for item in reply.body["items"]] == [reservation["seatId"]]
+    monkeypatch.undo()
+    settings.cache_clear()

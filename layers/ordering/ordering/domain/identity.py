@@ -35,6 +35,13 @@ class Caller:
         return [secret_hash(value) for value in (self.user_id, self.guest_token) if value is not None]
 
     @property
+    def customer_hash_of_user_and_guest(self) -> tuple[bytes | None, bytes | None]:
+        """The same two hashes, by kind (None for what the caller lacks), to be passed as
+        separate query parameters: cheaper to send than an array."""
+        user = secret_hash(self.user_id) if self.user_id is not None else None
+        return user, self.guest_token_hash
+
+    @property
     def owner(self) -> tuple[str | None, bytes | None]:
         """(user_id, guest_token_hash) of the orders this caller creates: a user before a guest."""
         if self.user_id is not None:

@@ -70,7 +70,7 @@ _ADD_ITEM = f"""
 WITH reservation AS (
     SELECT id, seat_number, section FROM bc_ordering.reservations
     WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
-      AND expires_at > %(now)s AND customer_hash = ANY(%(customer_hashes)s)
+      AND expires_at > %(now)s AND customer_hash IN (%(user_customer_hash)s, %(guest_customer_hash)s)
     -- waits for a concurrent expiry of this reservation to commit, then sees it expired
     FOR SHARE
 ), cart AS (
@@ -133,10 +133,12 @@ def add_item(
     """Add the seat to the caller's draft; None when a guard refused (reservation no longer
     live, cart full). Raises SeatTaken when the seat is in an order already."""
     user_id, guest_token_hash = caller.owner
+    user_customer_hash, guest_customer_hash = caller.customer_hash_of_user_and_guest
     params = {
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
-        "customer_hashes": caller.customer_hashes,
+        "user_customer_hash": user_customer_hash,
+        "guest_customer_hash": guest_customer_hash,
         "order_id": order_id,
         "user_id": user_id,
         "guest_token_hash": guest_token_hash,
