@@ -118,3 +118,14 @@ def run(calls: int, tag: str, counters: Callable[[], dict[str, int]] | None = No
     ]  # fmt: skip
     measure("GET /orders/{orderId}", "GetOrderFunction", get_events, _ok)
     return results
+
+
+def median_of(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
+    """Several runs of `run` as one: each figure's median over the runs, and the CPU p50 of
+    every run (on a 2-core machine shared with the stores, a single run can be off by a third)."""
+    combined: dict[str, dict[str, Any]] = {}
+    for name in runs[0]:
+        figures = [run[name] for run in runs]
+        combined[name] = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
+        combined[name]["cpu_p50_ms_runs"] = [f["cpu_p50_ms"] for f in figures]
+    return combined
