@@ -3,6 +3,7 @@ layer, nothing else from this machine (the built layer's own dependencies, not .
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -88,3 +89,16 @@ def test_built_functions_run_on_the_built_layer_alone(built: Path, stores: dict[
     # and what they loaded was frozen out of the collector's sight, which runs again after
     assert results["gc"]["enabled"], results["gc"]
     assert results["gc"]["frozen"] > 10_000, results["gc"]
+
+
+def test_the_built_layer_ships_every_module_compiled(built: Path) -> None:
+    # Given the built layer (Lambda mounts it read-only at /opt, where Python cannot cache .pyc)
+    python = built / "OrderingLayer" / "python"
+    modules = list(python.rglob("*.py"))
+    assert len(modules) > 500, len(modules)
+
+    # Then every module comes with its compiled form, so no cold start compiles it again
+    missing = [
+        str(m.relative_to(python)) for m in modules if not Path(importlib.util.cache_from_source(str(m))).is_file()
+    ]
+    assert missing == []

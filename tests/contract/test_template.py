@@ -38,7 +38,7 @@ def _as_list(value: Any) -> list[Any]:
 def test_every_function_runs_on_the_shared_layer_from_its_own_folder(template: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["Layers"] == [{"Ref": "OrderingLayer"}]
     layer = template["Resources"]["OrderingLayer"]
-    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # layers/ordering/Makefile
     for name, function in _of_type(template, "AWS::Serverless::Function").items():
         assert "Layers" not in function["Properties"], name
         assert function["Properties"]["CodeUri"].startswith("functions/"), name
