@@ -30,16 +30,16 @@ class Caller:
         return secret_hash(self.guest_token) if self.guest_token is not None else None
 
     @property
-    def customer_hashes(self) -> list[bytes]:
-        """Hashes a reservation's customer id may match to be this caller's."""
-        return [secret_hash(value) for value in (self.user_id, self.guest_token) if value is not None]
-
-    @property
     def customer_hash_of_user_and_guest(self) -> tuple[bytes | None, bytes | None]:
-        """The same two hashes, by kind (None for what the caller lacks), to be passed as
-        separate query parameters: cheaper to send than an array."""
+        """Hashes a reservation's customer id may match to be this caller's, by kind (None for
+        what the caller lacks): the store passes them as two scalars, cheaper than an array."""
         user = secret_hash(self.user_id) if self.user_id is not None else None
         return user, self.guest_token_hash
+
+    @property
+    def customer_hashes(self) -> list[bytes]:
+        """The same hashes, those the caller has."""
+        return [value for value in self.customer_hash_of_user_and_guest if value is not None]
 
     @property
     def owner(self) -> tuple[str | None, bytes | None]:
