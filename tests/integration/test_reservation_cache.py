@@ -30,6 +30,22 @@ def test_a_consumed_reservation_is_cached_until_it_expires(
     assert "user-123" not in json.dumps(cached)
 
 
+def test_the_cache_reconnects_when_redis_drops_its_connection(
+    service: Service, cache_client: redis.Redis, stores: dict[str, str]
+) -> None:
+    # Given a service whose cache connection is open
+    first, second = reservation_created(), reservation_created()
+    service.publish("reservation-created", first)
+
+    # When Redis drops every client connection (a restart or failover looks the same)
+    cache_client.client_kill_filter(_type="normal", skipme=True)
+
+    # Then the next reservation consumed is cached all the same, on a new connection
+    service.publish("reservation-created", second)
+    key = f"{stores['REDIS_KEY_PREFIX']}seat-reservation:{second['seatId']}"
+    assert json.loads(cache_client.get(key) or "{}").get("id") == second["reservationId"]
+
+
 @pytest.fixture
 def own_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
     """A Redis of this test's own, that it may stop: the service is pointed at it."""

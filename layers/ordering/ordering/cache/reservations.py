@@ -62,8 +62,10 @@ def _decode(raw: bytes | str) -> Reservation:
 
 
 class _Connection(Protocol):
-    """What the cache uses of a pooled redis-py connection (redis-py leaves these untyped)."""
+    """What the cache uses of a redis-py connection (redis-py leaves these untyped)."""
 
+    @property
+    def is_connected(self) -> bool: ...
     def send_packed_command(self, command: list[bytes]) -> None: ...
     def read_response(self) -> Any: ...
     def disconnect(self) -> None: ...
@@ -88,15 +90,27 @@ def _set_with_expiry(key: bytes, value: bytes, ttl_ms: int) -> bytes:
     )  # fmt: skip
 
 
+def _round_trip(connection: _Connection, commands: bytes, replies: int) -> list[Any]:
+    """Send the commands in one write (connecting first if need be) and read their replies."""
+    connection.send_packed_command([commands])
+    return [connection.read_response() for _ in range(replies)]  # raises the server's errors
+
+
 class ReservationCache:
     """The cache of one execution environment; with no pool (no REDIS_URL), every lookup
-    misses and nothing is written, so the service runs on PostgreSQL alone."""
+    misses and nothing is written, so the service runs on PostgreSQL alone.
+
+    Each thread keeps one connection, made by the pool (which knows the URL's host, TLS and
+    timeouts) but never returned to it: an execution environment runs one invocation at a
+    time, and the pool's checkout and return, with the socket poll and metrics that come
+    with them, cost more CPU than the GET they wrap (bench/RESULTS.md)."""
 
     def __init__(self, pool: redis.ConnectionPool | None, prefix: str, retry_after_s: float) -> None:
         self._pool = pool
         self._prefix = prefix
         self._retry_after_s = retry_after_s
         self._silent_until = 0.0
+        self._local = threading.local()
 
     def _by_seat(self, seat_id: UUID) -> bytes:
         return f"{self._prefix}seat-reservation:{seat_id}".encode()
@@ -105,26 +119,32 @@ class ReservationCache:
         self._silent_until = time.monotonic() + self._retry_after_s
         logger.warning("reservation cache unavailable; using PostgreSQL", action=action, error=type(exc).__name__)
 
+    def _connection(self, pool: redis.ConnectionPool) -> _Connection:
+        connection: _Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = pool.make_connection()  # connects on first use
+        return connection
+
     def _exchange(self, action: str, commands: bytes, replies: int) -> list[Any] | None:
-        """Send the commands in one write and read their replies: one round trip. None when
-        there is no Redis, or it failed (and the cache then keeps silent for a while)."""
+        """The replies to the commands, sent in one round trip. None when there is no Redis,
+        or it failed (and the cache then keeps silent for a while)."""
         if self._pool is None or time.monotonic() < self._silent_until:
             return None
+        connection = self._connection(self._pool)
         try:
-            connection = self._pool.get_connection()  # connects on first use
+            was_connected = connection.is_connected
+            try:
+                return _round_trip(connection, commands, replies)
+            except redis.ConnectionError:
+                if not was_connected:
+                    raise
+                # Redis closed a connection that had been idle (a restart, a failover, an
+                # idle timeout): redis-py dropped it; connect again, once.
+                return _round_trip(connection, commands, replies)
         except (redis.RedisError, OSError) as exc:
+            connection.disconnect()  # replies may be left unread
             self._failed(action, exc)
             return None
-        wire: _Connection = connection
-        try:
-            wire.send_packed_command([commands])
-            return [wire.read_response() for _ in range(replies)]  # raises the server's errors
-        except (redis.RedisError, OSError) as exc:
-            wire.disconnect()  # replies may be left unread
-            self._failed(action, exc)
-            return None
-        finally:
-            self._pool.release(connection)
 
     def _get(self, key: bytes) -> Reservation | None:
         replies = self._exchange("get", _command(b"GET", key), 1)
@@ -169,9 +189,9 @@ _current: tuple[Settings, ReservationCache] | None = None
 
 
 def reservation_cache() -> ReservationCache:
-    """The execution environment's cache, made for the current settings; its pool connects
-    on the first command, not here."""
-    global _current  # noqa: PLW0603 - one connection pool per execution environment
+    """The execution environment's cache, made for the current settings; it connects on its
+    first command, not here."""
+    global _current  # noqa: PLW0603 - one cache per execution environment
     config = settings()
     with _lock:
         if _current is None or _current[0] is not config:
