@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 
 import pytest
 
@@ -61,3 +62,31 @@ def test_a_valid_token_without_user_id_makes_the_subject_the_user(service: Servi
     reply = service.add_to_cart(reservation, who=None, headers={"Authorization": f"Bearer {token()}"})
     assert reply.status == 200, reply.body
     assert reply.body["userId"] == USER
+
+
+def test_a_guest_token_reaches_no_log_even_at_debug(
+    service: Service,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given every logger at DEBUG: the service's own, and Powertools' internal ones, which
+    # POWERTOOLS_DEBUG turns on (it logs each route's arguments)
+    from ordering.observability import logger
+
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    monkeypatch.setattr(logging.getLogger("aws_lambda_powertools"), "propagate", True)
+    caplog.set_level(logging.DEBUG)
+    reservation = reservation_created(customer="guest-5f2a9c")
+    service.publish("reservation-created", reservation)
+    try:
+        # When a guest adds a seat to their cart
+        reply = service.add_to_cart(reservation, who=None, guest="guest-5f2a9c")
+    finally:
+        logger.setLevel(level)
+
+    # Then it worked, and the guest token (a bearer credential) was logged nowhere
+    assert reply.status == 200, reply.body
+    assert "Calling API Route Handler" in caplog.text
+    assert "guest-5f2a9c" not in caplog.text + capsys.readouterr().out

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 # JSON numbers and refuses strings; strict str refuses numbers for ids and tokens.
 Money = Annotated[Decimal, Strict(), Field(allow_inf_nan=False, max_digits=12)]
 UserId = Annotated[str | None, Strict(), Field(default=None, max_length=128)]
-GuestToken = Annotated[str | None, Strict(), Field(default=None, max_length=256)]
+# A guest token is a bearer credential: kept out of repr, which Powertools logs at DEBUG.
+GuestToken = Annotated[str | None, Strict(), Field(default=None, max_length=256, repr=False)]
 
 
 class _Body(BaseModel):
