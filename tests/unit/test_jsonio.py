@@ -4,6 +4,9 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
+import pytest
+
+from ordering.domain.order import OrderState
 from ordering.http.jsonio import dumps, loads
 
 
@@ -17,3 +20,12 @@ def test_ids_and_timestamps_are_strings_in_utc() -> None:
     moment = dt.datetime(2026, 2, 24, 16, 15, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     some_id = uuid.uuid4()
     assert dumps([some_id, moment, None, True, 3]) == f'["{some_id}","2026-02-24T15:15:00Z",null,true,3]'
+
+
+def test_states_are_written_as_their_names_and_unknown_types_are_refused() -> None:
+    # Given an order state, a tuple and a value JSON has no form for
+    # When they are written / Then the state is its name and the tuple an array
+    assert dumps({"state": OrderState.PAID, "pair": (1, "a")}) == '{"state":"paid","pair":[1,"a"]}'
+    # and the unknown value is refused rather than written as its repr
+    with pytest.raises(TypeError, match="cannot write set as JSON"):
+        dumps({"seats": {"A1"}})
