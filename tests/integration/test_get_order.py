@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import uuid
 
 import pytest
 
 from ordering.config import settings
+from ordering.observability import logger
+from ordering_local.events import api_gateway_event
+from ordering_local.invoke import invoke
 from tests.support import EMAIL, Service, bearer
 
 
@@ -67,6 +73,28 @@ def test_a_database_that_is_down_is_a_503_not_a_hang(service: Service, database_
     reply = service.get(f"/orders/{uuid.uuid4()}", bearer())
     # Then the service answers at once that it is unavailable
     assert (reply.status, reply.error) == (503, "Service unavailable")
+
+
+def test_what_a_request_logs_carries_its_api_gateway_request_id(service: Service, database_down: None) -> None:
+    # Given the database cannot be reached, so reading an order logs a warning
+    order_id = str(uuid.uuid4())
+    event = api_gateway_event(
+        "GET", f"/orders/{order_id}", resource="/orders/{orderId}", path_parameters={"orderId": order_id},
+        headers=bearer(),
+    )  # fmt: skip
+    function = next(f for f in service.functions if f.name == "GetOrderFunction")
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(logger.registered_formatter)  # lines as the service writes them
+    logging.getLogger(logger.name).addHandler(handler)
+    try:
+        # When the order is read
+        assert invoke(function, event)["statusCode"] == 503
+    finally:
+        logging.getLogger(logger.name).removeHandler(handler)
+    # Then the warning carries the id API Gateway gave the request, to find it by
+    logged = [json.loads(line) for line in written.getvalue().splitlines() if "service unavailable" in line]
+    assert [line["correlation_id"] for line in logged] == [event["requestContext"]["requestId"]]
 
 
 def test_browsers_get_the_configured_cors_origin(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering.config import settings
@@ -91,8 +90,11 @@ def lambda_handler_for(
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point of an API function: refuse oversized bodies, then route."""
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @logger.inject_lambda_context
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # API Gateway's request id, read directly: Powertools' correlation_id_path would
+        # evaluate a JMESPath expression on every request for the same value.
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         refusal = _refuse_before_routing(event)
         if refusal is not None:
             return {
