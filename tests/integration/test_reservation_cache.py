@@ -46,6 +46,17 @@ def test_the_cache_reconnects_when_redis_drops_its_connection(
     assert json.loads(cache_client.get(key) or "{}").get("id") == second["reservationId"]
 
 
+def test_a_new_cache_connection_spends_no_round_trip_on_handshakes(service: Service, cache_client: redis.Redis) -> None:
+    # Given an execution environment about to connect to Redis for the first time
+    settings.cache_clear()
+    cache_client.config_resetstat()
+    # When it consumes a reservation
+    service.publish("reservation-created", reservation_created())
+    # Then Redis saw the SET that caches it, and before it only the SELECT of its database
+    seen = {name.removeprefix("cmdstat_"): stats["calls"] for name, stats in cache_client.info("commandstats").items()}
+    assert {name: calls for name, calls in seen.items() if name not in ("config", "info")} == {"select": 1, "set": 1}
+
+
 @pytest.fixture
 def own_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
     """A Redis of this test's own, that it may stop: the service is pointed at it."""

@@ -203,6 +203,10 @@ def reservation_cache() -> ReservationCache:
                     retry=Retry(NoBackoff(), 0),  # a cache that fails, fails fast: no reconnect loop
                     health_check_interval=30,
                     driver_info=None,  # no CLIENT SETINFO round trips on connect
+                    # RESP2: GET, SET and DEL need nothing newer, and redis-py's RESP3 default
+                    # spends two round trips on every connect: HELLO, and a CLIENT
+                    # MAINT_NOTIFICATIONS handshake the cache has no use for.
+                    protocol=2,
                 )
                 if config.redis_url
                 else None
