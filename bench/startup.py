@@ -1,5 +1,10 @@
 """Floors that cost the same for any code (interpreter start, dependency imports) and each
-function's cold import, each measured in a fresh interpreter, median of several runs."""
+function's cold import, each measured in a fresh interpreter, median of several runs.
+
+Cold imports are measured twice: from the source tree with .venv's packages, and as deployed,
+from what `sam build` made (the function's folder and the built layer, nothing else), the way
+Lambda imports it: no site-packages, and .pyc files read but never written (a layer is mounted
+read-only), so whatever the build did not compile is compiled again at every cold start."""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support import ROOT
+from ordering_local.template import load
+from tests.support import ROOT, current_build
 
 RUNS = 11
 # What every API function takes from its dependencies. `import pydantic` alone would be no
@@ -36,11 +42,23 @@ print({{"ms": elapsed * 1000, "boto3": "boto3" in sys.modules}})
 _ENVIRONMENT = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _fresh(code: str) -> dict[str, object]:
+def _fresh(code: str, *, deployed_from: Path | None = None) -> dict[str, object]:
+    if deployed_from is None:
+        command, environment = [sys.executable, "-c"], _ENVIRONMENT
+    else:
+        layer = deployed_from / "OrderingLayer" / "python"
+        command, environment = (
+            [sys.executable, "-S", "-B", "-c"],
+            {"PATH": os.environ["PATH"], "PYTHONPATH": str(layer)},
+        )
     done = subprocess.run(
-        [sys.executable, "-c", _TIMED_IMPORT.format(code=code)],
-        cwd=ROOT, capture_output=True, text=True, check=True, env=_ENVIRONMENT,
-    )  # fmt: skip
+        [*command, _TIMED_IMPORT.format(code=code)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
     result: dict[str, object] = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict
     return result
 
@@ -62,26 +80,33 @@ def function_import_code(app: Path) -> str:
     )
 
 
-def cold_starts() -> tuple[float, dict[str, dict[str, object]]]:
-    """The dependency floor and each function's cold import, measured in interleaved rounds
-    (floor, then every function, RUNS times) so that a slow moment of the machine weighs on
-    all of them alike; medians."""
-    targets = {"dependencies": DEPENDENCIES} | {
-        app.parent.name: function_import_code(app) for app in sorted((ROOT / "functions").glob("*/app.py"))
-    }
-    for code in targets.values():
-        _fresh(code)  # compiles the .pyc files once, as a deployed package has them
-    samples: dict[str, list[dict[str, object]]] = {name: [] for name in targets}
+def cold_starts() -> tuple[dict[str, float], dict[str, dict[str, object]]]:
+    """The dependency floors and each function's cold import, from source and as deployed,
+    measured in interleaved rounds (every target once, RUNS times) so that a slow moment of
+    the machine weighs on all of them alike; medians."""
+    build = current_build()
+    targets: dict[tuple[str, str], tuple[str, Path | None]] = {}
+    for setting, deployed_from in (("source", None), ("deployed", build)):
+        targets[setting, "dependencies"] = (DEPENDENCIES, deployed_from)
+        for function in sorted(load(ROOT), key=lambda f: f.code_uri.name):
+            app = function.module_path if deployed_from is None else deployed_from / function.name / "app.py"
+            targets[setting, function.code_uri.name] = (function_import_code(app), deployed_from)
+    for code, deployed_from in targets.values():
+        _fresh(code, deployed_from=deployed_from)  # from source: compiles the .pyc files once, as pip does
+    samples: dict[tuple[str, str], list[dict[str, object]]] = {target: [] for target in targets}
     for _ in range(RUNS):
-        for name, code in targets.items():
-            samples[name].append(_fresh(code))
-    medians = {name: statistics.median(float(s["ms"]) for s in runs) for name, runs in samples.items()}  # type: ignore[arg-type]
-    floor_ms = medians.pop("dependencies")
-    return floor_ms, {
+        for target, (code, deployed_from) in targets.items():
+            samples[target].append(_fresh(code, deployed_from=deployed_from))
+    medians = {target: statistics.median(float(s["ms"]) for s in runs) for target, runs in samples.items()}  # type: ignore[arg-type]
+    floors = {setting: medians.pop((setting, "dependencies")) for setting in ("source", "deployed")}
+    functions = sorted({name for _, name in medians})
+    return floors, {
         name: {
-            "import_ms": ms,
-            "ratio_to_floor": ms / floor_ms,
-            "boto3": any(bool(s["boto3"]) for s in samples[name]),
+            "import_ms": medians["source", name],
+            "ratio_to_floor": medians["source", name] / floors["source"],
+            "deployed_import_ms": medians["deployed", name],
+            "deployed_ratio_to_floor": medians["deployed", name] / floors["deployed"],
+            "boto3": any(bool(s["boto3"]) for setting in ("source", "deployed") for s in samples[setting, name]),
         }
-        for name, ms in medians.items()
+        for name in functions
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,18 @@ from ordering_local.invoke import invoke
 from ordering_local.template import Function, load
 
 ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / ".aws-sam" / "build"
+
+
+def current_build() -> Path:
+    """What `sam build` makes of the code as it is now (`make build` when a source is newer)."""
+    built_at = (BUILD / "template.yaml").stat().st_mtime if (BUILD / "template.yaml").is_file() else 0.0
+    sources = [ROOT / "template.yaml", *(ROOT / "layers").rglob("*"), *(ROOT / "functions").rglob("*")]
+    if any(source.stat().st_mtime > built_at for source in sources if source.is_file()):
+        subprocess.run(["make", "build"], cwd=ROOT, check=True, capture_output=True)
+    return BUILD
+
+
 JWT_SECRET = "test-signing-key-of-the-identity-service-long-enough-for-hs256-and-hs512"
 USER = "user-123"
 EMAIL = "ana@example.com"

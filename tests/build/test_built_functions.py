@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
-
-BUILD = ROOT / ".aws-sam" / "build"
+from tests.support import ROOT, current_build
 
 # Runs in a bare interpreter (-S: no site-packages) with only the built layer on the path.
 DRIVER = r"""
@@ -48,18 +46,9 @@ print(json.dumps(results))
 """
 
 
-def _stale() -> bool:
-    built_at = (BUILD / "template.yaml").stat().st_mtime if (BUILD / "template.yaml").is_file() else 0.0
-    sources = [ROOT / "template.yaml", *(ROOT / "layers").rglob("*"), *(ROOT / "functions").rglob("*")]
-    return any(source.stat().st_mtime > built_at for source in sources if source.is_file())
-
-
 @pytest.fixture(scope="module")
 def built() -> Path:
-    """The build of the code as it is now (`make build` when a source is newer than the build)."""
-    if _stale():
-        subprocess.run(["make", "build"], cwd=ROOT, check=True, capture_output=True)
-    return BUILD
+    return current_build()
 
 
 def test_built_functions_run_on_the_built_layer_alone(built: Path, stores: dict[str, str]) -> None:
