@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -64,13 +65,22 @@ def own_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.
     port = _free_port()
     process = start_redis(tmp_path, port)
     wait_for_redis(port)
+    with _service_on(port, process, monkeypatch):
+        yield process
+
+
+@contextmanager
+def _service_on(port: int, process: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The service pointed at the Redis on this port; afterwards that Redis stops."""
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
     settings.cache_clear()
-    yield process
-    process.kill()
-    process.wait()
-    monkeypatch.undo()
-    settings.cache_clear()
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
+        monkeypatch.undo()
+        settings.cache_clear()
 
 
 def test_add_to_cart_works_from_postgresql_when_redis_stops(
@@ -131,14 +141,9 @@ def cluster_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.R
     admin.cluster("ADDSLOTS", *range(16384))
     while admin.cluster("INFO")["cluster_state"] != "ok":
         time.sleep(0.05)
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    settings.cache_clear()
-    yield admin
+    with _service_on(port, process, monkeypatch):
+        yield admin
     admin.close()
-    process.kill()
-    process.wait()
-    monkeypatch.undo()
-    settings.cache_clear()
 
 
 def test_on_a_cluster_mode_redis_expired_reservations_leave_the_cache(
