@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import OrderedDict
 from decimal import Decimal
 
 import pytest
@@ -26,6 +27,8 @@ def test_states_are_written_as_their_names_and_unknown_types_are_refused() -> No
     # Given an order state, a tuple and a value JSON has no form for
     # When they are written / Then the state is its name and the tuple an array
     assert dumps({"state": OrderState.PAID, "pair": (1, "a")}) == '{"state":"paid","pair":[1,"a"]}'
+    # and subclasses of JSON's types are written as those types
+    assert dumps(OrderedDict(total=Decimal("5"))) == '{"total":5.00}'
     # and the unknown value is refused rather than written as its repr
     with pytest.raises(TypeError, match="cannot write set as JSON"):
         dumps({"seats": {"A1"}})

@@ -36,6 +36,9 @@ def _text(value: Any) -> str:
         return write(value)
     if isinstance(value, Enum):
         return _text(value.value)
+    for kind, write in _WRITERS.items():  # subclasses of the types above (OrderedDict, …)
+        if isinstance(value, kind):
+            return write(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
