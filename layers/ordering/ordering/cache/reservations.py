@@ -28,22 +28,22 @@ from ordering.config import Settings, settings
 from ordering.domain.reservation import Reservation
 from ordering.observability import logger
 
-_string = json.encoder.encode_basestring_ascii  # a JSON string literal, quotes included, as json.dumps writes it
+_json_string = json.encoder.encode_basestring_ascii  # a JSON string literal, quotes included, as json.dumps writes it
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else _string(value)
+def _json_string_or_null(value: str | None) -> str:
+    return "null" if value is None else _json_string(value)
 
 
 def _encode(reservation: Reservation) -> str:
     """The reservation as a JSON object: what json.dumps writes for its fields, without
     building the dict first. A batch of 1,000 reservations spent 11 ms in json.dumps here, more
     than on the round trip that caches them; ids, hex, numbers and timestamps need no escaping."""
-    r = reservation
+    r, text = reservation, _json_string_or_null
     return (
         f'{{"id":"{r.id}","seatId":"{r.seat_id}","customerHash":"{r.customer_hash.hex()}",'
-        f'"seatNumber":{_text(r.seat_number)},"section":{_text(r.section)},"basePrice":"{r.base_price}",'
-        f'"status":{_text(r.status)},"createdAt":"{r.created_at.isoformat()}",'
+        f'"seatNumber":{text(r.seat_number)},"section":{text(r.section)},"basePrice":"{r.base_price}",'
+        f'"status":{text(r.status)},"createdAt":"{r.created_at.isoformat()}",'
         f'"expiresAt":"{r.expires_at.isoformat()}"}}'
     )
 
