@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -114,5 +114,19 @@ def database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
     settings.cache_clear()
     yield
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set the service's environment for one test (`configure(ANONYMOUS_USER_IDS="refuse")`)."""
+
+    def setting(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        settings.cache_clear()
+
+    yield setting
     monkeypatch.undo()
     settings.cache_clear()

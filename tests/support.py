@@ -101,11 +101,14 @@ class Service:
         headers: dict[str, str] | None = None,
         *,
         raw_body: str | None = None,
+        api: str = "public",
     ) -> Reply:
+        """A request through API Gateway's event of the public API, or of the internal one
+        (`api="internal"`, the private API the platform's services call)."""
         for function in self.functions:
             for route in function.routes:
                 parameters = route.match(method, path)
-                if parameters is None:
+                if parameters is None or route.internal != (api == "internal"):
                     continue
                 all_headers = {"Content-Type": "application/json", **(headers or {})}
                 text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
@@ -116,18 +119,22 @@ class Service:
                     path_parameters=parameters,
                     headers=all_headers,
                     body=text,
+                    stage_variables=route.stage_variables,
                 )
                 result = self.invoker(function, event)
                 merged = {k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
                 merged.update(result.get("headers") or {})
                 return Reply(result["statusCode"], merged, _money(result["body"]) if result.get("body") else None)
-        raise AssertionError(f"no route for {method} {path}")
+        raise AssertionError(f"no {api} route for {method} {path}")
 
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Reply:
         return self.call("POST", path, body, headers, **kw)
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
-        return self.call("GET", path, None, headers)
+    def get(self, path: str, headers: dict[str, str] | None = None, *, api: str = "public") -> Reply:
+        return self.call("GET", path, None, headers, api=api)
+
+    def patch(self, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Reply:
+        return self.call("PATCH", path, body, headers, **kw)
 
     def consumer(self, topic: str) -> Function:
         return next(function for function in self.functions if topic in function.topics)

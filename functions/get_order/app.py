@@ -1,4 +1,8 @@
-"""GET /orders/{orderId}: the order with the customer's email, for its owner and for services."""
+"""GET /orders/{orderId}: the order with what Fulfillment reads, for its owner and for services.
+
+Behind both APIs: on the public one for the owner and service-role tokens, on the internal one
+(also as GET /Orders/{orderId}, the path Fulfillment's client writes) for the platform's services.
+"""
 
 import gc
 
@@ -9,7 +13,8 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.config import settings
+from ordering.http.api import api, is_internal, json_response, lambda_handler_for, order_details
 from ordering.http.identity import identify
 from ordering.usecases.get_order import get_order
 
@@ -17,10 +22,12 @@ app = api()
 
 
 @app.get("/orders/<orderId>")
+@app.get("/Orders/<orderId>")
 def read(orderId: UUID) -> Response[str]:
-    caller = identify(app.current_event.headers, None, None)
+    event = app.current_event
+    caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
     order = get_order(caller, orderId)
-    return json_response(200, order_body(order, caller, with_email=True))
+    return json_response(200, order_details(order, caller, settings().currency))
 
 
 lambda_handler = lambda_handler_for(app)

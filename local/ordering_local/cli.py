@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ordering_local import embedded
-from ordering_local.template import Function, load
+from ordering_local.template import Function, cors, load
+
+FRONTEND_ORIGIN = "http://localhost:3000"
 
 
 def prepare(root: Path) -> list[Function]:
@@ -39,6 +41,8 @@ def prepare(root: Path) -> list[Function]:
     os.environ.pop("JWT_SECRET_ARN", None)
     os.environ.pop("DATABASE_SECRET_ARN", None)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    # the platform's web frontend is served from there; a browser reads nothing without it
+    os.environ.setdefault("CORS_ALLOW_ORIGIN", FRONTEND_ORIGIN)
     migrate_database(found.database_url)
     return functions
 
@@ -81,9 +85,15 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with Environments(functions, args.environments) as environments:
         environments.start_all()
-        server = make_server(functions, args.port, environments)
+        origin = os.environ["CORS_ALLOW_ORIGIN"]
+        preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
+        server = make_server(functions, args.port, environments, cors=preflight)
         print(
-            f"Ordering API on http://127.0.0.1:{args.port} ({args.environments} execution environments)\n"
+            f"Ordering API on http://127.0.0.1:{args.port} ({args.environments} execution environments),"
+            f" browsers allowed from {origin}\n"
+            "The public and the internal API (the platform's services, no identity needed) share this port:"
+            " a route of both goes to the public API when the request carries Authorization, X-Guest-Token"
+            " or X-User-Id, else to the internal one.\n"
             f"{routes_table(functions)}",
             flush=True,
         )

@@ -24,6 +24,7 @@ def api_gateway_event(
     query: str = "",
     body: str | bytes | Mapping[str, Any] | None = None,
     stage: str = "local",
+    stage_variables: Mapping[str, str] | None = None,
     source_ip: str = "127.0.0.1",
 ) -> dict[str, Any]:
     """An API Gateway REST API (v1) proxy event, as `sam local start-api` builds it."""
@@ -43,7 +44,7 @@ def api_gateway_event(
         "queryStringParameters": {key: values[-1] for key, values in multi_query.items()} or None,
         "multiValueQueryStringParameters": multi_query or None,
         "pathParameters": dict(path_parameters) if path_parameters else None,
-        "stageVariables": None,
+        "stageVariables": dict(stage_variables) if stage_variables else None,
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",

@@ -9,6 +9,7 @@ import base64
 import logging
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
@@ -17,20 +18,38 @@ from urllib.parse import urlsplit
 
 from ordering_local.environments import Environments
 from ordering_local.events import api_gateway_event
-from ordering_local.template import Function
+from ordering_local.template import Function, Route
 
 # not "ordering…": Powertools filters the root handlers to drop records of loggers named after its service
 log = logging.getLogger("local-runner")
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-def _find(functions: list[Function], method: str, path: str) -> tuple[Function, str, dict[str, str]] | None:
-    for function in functions:
-        for route in function.routes:
-            parameters = route.match(method, path)
-            if parameters is not None:
-                return function, route.path, parameters
-    return None
+# the headers that say who calls (SPEC: Identity); the platform's services send none of them
+IDENTITY_HEADERS = frozenset({"authorization", "x-guest-token", "x-user-id"})
+
+
+def find_route(
+    functions: list[Function], method: str, path: str, headers: Iterable[str] = ()
+) -> tuple[Function, Route, dict[str, str]] | None:
+    """The function and route that serve a request, the public and internal APIs on one port.
+
+    On AWS the two are separate APIs; here a route both serve (GET /orders/{orderId}, PATCH
+    /orders/{orderId}/cancel) goes to the public API when the request says who calls, and to the
+    internal one when it does not, as the platform's services reach it from their VPC."""
+    matches = [
+        (function, route, parameters)
+        for function in functions
+        for route in function.routes
+        if (parameters := route.match(method, path)) is not None
+    ]
+    identified = any(name.lower() in IDENTITY_HEADERS for name in headers)
+    matches.sort(key=lambda match: match[1].internal == identified)
+    return matches[0] if matches else None
+
+
+def serves_path(functions: list[Function], path: str) -> bool:
+    return any(route.pattern.fullmatch(path) for function in functions for route in function.routes)
 
 
 class PooledHTTPServer(ThreadingMixIn, HTTPServer):
@@ -52,9 +71,17 @@ class PooledHTTPServer(ThreadingMixIn, HTTPServer):
 
 
 def make_server(
-    functions: list[Function], port: int, environments: Environments, workers: int = 64
+    functions: list[Function],
+    port: int,
+    environments: Environments,
+    workers: int = 64,
+    *,
+    cors: Mapping[str, str] | None = None,
 ) -> PooledHTTPServer:
+    """`cors`: the preflight headers (origin included) the runner answers OPTIONS with, as
+    API Gateway's CORS configuration does before any function is invoked."""
     api_functions = [function for function in functions if function.routes]
+    preflight = dict(cors or {})
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -67,12 +94,15 @@ def make_server(
                 self._reply(413, {"Content-Type": "application/json"}, b'{"error": "Request entity too large"}')
                 return
             raw = self.rfile.read(length) if length else b""
-            found = _find(api_functions, self.command, url.path)
-            if found is None:
+            found = find_route(api_functions, self.command, url.path, self.headers.keys())
+            if found is None and self.command == "OPTIONS" and preflight and serves_path(api_functions, url.path):
+                self._reply(200, {**preflight, "Content-Type": "application/json"}, b"{}")
+                status = 200
+            elif found is None:
                 self._reply(404, {"Content-Type": "application/json"}, b'{"error": "Not found"}')
                 status = 404
             else:
-                function, resource, parameters = found
+                function, route, parameters = found
                 try:
                     body: str | bytes | None = raw.decode("utf-8") if raw else None
                 except UnicodeDecodeError:
@@ -80,8 +110,9 @@ def make_server(
                 event = api_gateway_event(
                     self.command,
                     url.path,
-                    resource=resource,
+                    resource=route.path,
                     path_parameters=parameters,
+                    stage_variables=route.stage_variables,
                     headers=dict(self.headers.items()),
                     query=url.query,
                     body=body,
@@ -121,6 +152,8 @@ def make_server(
 
 def routes_table(functions: list[Function]) -> str:
     lines = [
-        f"  {route.method:6} {route.path:28} → {function.name}" for function in functions for route in function.routes
+        f"  {route.method:6} {route.path:28} {'internal' if route.internal else 'public':8} → {function.name}"
+        for function in functions
+        for route in function.routes
     ]
     return "\n".join(lines)

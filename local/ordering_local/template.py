@@ -33,6 +33,14 @@ class Route:
     method: str
     path: str  # as in the template: /orders/{orderId}
     pattern: re.Pattern[str]
+    # the AWS::Serverless::Api serving it, and that API stage's variables (API Gateway puts them
+    # in the event's stageVariables; `api: internal` marks the private internal API)
+    api: str = "Api"
+    stage_variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def internal(self) -> bool:
+        return self.stage_variables.get("api") == "internal"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if self.method not in (method, "ANY"):
@@ -60,9 +68,9 @@ class Function:
         return self.handler.rpartition(".")[2]
 
 
-def _route(method: str, path: str) -> Route:
+def _route(method: str, path: str, api: str = "Api", stage_variables: dict[str, str] | None = None) -> Route:
     regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-    return Route(method.upper(), path, re.compile(regex))
+    return Route(method.upper(), path, re.compile(regex), api, dict(stage_variables or {}))
 
 
 def _plain_values(variables: dict[str, Any] | None) -> dict[str, str]:
@@ -87,8 +95,14 @@ def load(root: Path) -> list[Function]:
     parameters = template.get("Parameters") or {}
     global_function = (template.get("Globals") or {}).get("Function") or {}
     global_env = _plain_values((global_function.get("Environment") or {}).get("Variables"))
+    resources = template.get("Resources") or {}
+    stage_variables = {
+        name: _plain_values((resource.get("Properties") or {}).get("Variables"))
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::Serverless::Api"
+    }
     functions: list[Function] = []
-    for name, resource in (template.get("Resources") or {}).items():
+    for name, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource.get("Properties") or {}
@@ -98,7 +112,10 @@ def load(root: Path) -> list[Function]:
         for event in (properties.get("Events") or {}).values():
             event_properties = event.get("Properties") or {}
             if event.get("Type") == "Api":
-                routes.append(_route(event_properties["Method"], event_properties["Path"]))
+                api = (event_properties.get("RestApiId") or {}).get("Ref", "Api")
+                routes.append(
+                    _route(event_properties["Method"], event_properties["Path"], api, stage_variables.get(api))
+                )
             elif event.get("Type") == "MSK":
                 topics.extend(_topic_names(event_properties.get("Topics"), parameters))
         functions.append(
@@ -112,3 +129,17 @@ def load(root: Path) -> list[Function]:
             )
         )
     return functions
+
+
+def cors(root: Path) -> dict[str, str]:
+    """The preflight answer of the public API's CORS configuration (the `Cors` of its
+    AWS::Serverless::Api), as API Gateway's mock OPTIONS integration sends it; the origin is
+    the runner's to set (template parameters are not resolved here)."""
+    template = yaml.load((root / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    found = ((template.get("Resources") or {}).get("Api") or {}).get("Properties", {}).get("Cors") or {}
+    headers = {
+        "Access-Control-Allow-Headers": found.get("AllowHeaders"),
+        "Access-Control-Allow-Methods": found.get("AllowMethods"),
+        "Access-Control-Max-Age": found.get("MaxAge"),
+    }
+    return {name: str(value).strip("'") for name, value in headers.items() if isinstance(value, str)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -125,9 +126,14 @@ def test_empty_identities_count_as_none(service: Service, database_url: str) -> 
     )
 
 
-def test_a_user_id_without_a_token_is_unauthorized(service: Service, database_url: str) -> None:
+def test_a_user_id_without_a_token_is_unauthorized_where_anonymous_ids_are_refused(
+    service: Service, database_url: str, configure: Callable[..., None]
+) -> None:
+    # Given a deployment whose clients all send tokens
+    configure(ANONYMOUS_USER_IDS="refuse")
     reservation = reservation_created()
     service.publish("reservation-created", reservation)
+    # When a userId comes without a token, then 401 and nothing is written
     assert_refused(database_url, lambda: service.add_to_cart(reservation, headers={}), 401, "Unauthorized")
 
 

@@ -21,9 +21,18 @@ def test_the_owner_reads_the_order_with_the_customer_email(service: Service) -> 
     order = service.cart()
     # When its owner reads it
     reply = service.get(f"/orders/{order['id']}", bearer())
-    # Then they get it, with the email of the token that created it
+    # Then they get it, with the email of the token that created it and what Fulfillment reads
     assert reply.status == 200
-    assert reply.body == {**order, "customerEmail": EMAIL}
+    assert reply.body == {
+        **order,
+        "customerEmail": EMAIL,
+        "orderId": order["id"],
+        "eventId": None,  # reservation-created does not say which concert
+        "eventName": None,
+        "seatNumber": "VIP-A-12",
+        "price": order["totalAmount"],
+        "currency": "USD",
+    }
 
 
 def test_a_guest_reads_with_the_guest_token_header(service: Service) -> None:
@@ -31,7 +40,8 @@ def test_a_guest_reads_with_the_guest_token_header(service: Service) -> None:
     reply = service.get(f"/orders/{order['id']}", {"X-Guest-Token": "guest-abc123xyz"})
     assert reply.status == 200
     assert reply.body["id"] == order["id"]
-    assert reply.body["customerEmail"] is None
+    assert reply.body["guestToken"] == "guest-abc123xyz"
+    assert reply.body["customerEmail"] == ""  # never null, never the guest token
 
 
 def test_a_service_role_reads_any_order(service: Service) -> None:

@@ -77,8 +77,8 @@ def test_prices_must_be_positive_with_two_places(price: Decimal, error: type[Exc
 
 
 def test_the_seat_in_my_draft_is_already_in_the_cart_and_in_any_other_order_a_conflict() -> None:
-    mine = SeatHolder(uuid.uuid4(), "ana", None, OrderState.DRAFT)
-    my_pending = SeatHolder(uuid.uuid4(), "ana", None, OrderState.PENDING)
+    mine = SeatHolder(uuid.uuid4(), "user:ana", OrderState.DRAFT)
+    my_pending = SeatHolder(uuid.uuid4(), "user:ana", OrderState.PENDING)
     with pytest.raises(errors.SeatAlreadyInCart):
         check_placement(ANA, mine, 1, 10)
     with pytest.raises(errors.SeatInAnotherOrder):
@@ -89,7 +89,7 @@ def test_the_seat_in_my_draft_is_already_in_the_cart_and_in_any_other_order_a_co
 
 def test_checkout_checks_in_the_contracts_order() -> None:
     item = OrderItem(uuid.uuid4(), SEAT, Decimal("50.00"), uuid.uuid4(), None, None)
-    order = Order(uuid.uuid4(), "ana", None, None, OrderState.DRAFT, Decimal("50.00"), NOW, None, (item,))
+    order = Order(uuid.uuid4(), "user:ana", "ana", None, OrderState.DRAFT, Decimal("50.00"), NOW, None, (item,))
     with pytest.raises(errors.OrderNotFound):
         check_checkout(ANA, None, [], NOW)
     with pytest.raises(errors.Unauthorized):

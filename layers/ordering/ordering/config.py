@@ -29,6 +29,10 @@ class Settings:
     jwt_audience: str
     jwt_algorithm: str
     service_roles: frozenset[str]
+    # ANONYMOUS_USER_IDS=accept|refuse: a body `userId` without a token (the web frontend's
+    # per-session UUID) is an anonymous customer id, or 401
+    accept_anonymous_user_ids: bool
+    currency: str
     max_seats_per_order: int
     db_connect_timeout_s: int
     db_statement_timeout_ms: int
@@ -62,6 +66,12 @@ class Settings:
             except ValueError:
                 raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
 
+        def choice(name: str, allowed: tuple[str, ...]) -> str:
+            raw = env.get(name, "").strip().lower() or allowed[0]
+            if raw not in allowed:
+                raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+            return raw
+
         settings = cls(
             database_url=env.get("DATABASE_URL") or None,
             database_host=env.get("DATABASE_HOST") or None,
@@ -79,6 +89,8 @@ class Settings:
             service_roles=frozenset(
                 role.strip() for role in env.get("SERVICE_ROLES", "fulfillment,service").split(",") if role.strip()
             ),
+            accept_anonymous_user_ids=choice("ANONYMOUS_USER_IDS", ("accept", "refuse")) == "accept",
+            currency=env.get("ORDER_CURRENCY", "").strip() or "USD",
             max_seats_per_order=integer("MAX_SEATS_PER_ORDER", 10),
             db_connect_timeout_s=integer("DB_CONNECT_TIMEOUT_S", 3),
             db_statement_timeout_ms=integer("DB_STATEMENT_TIMEOUT_MS", 5000),

@@ -32,6 +32,25 @@ class Unauthorized(OrderingError):
     message = "Unauthorized"
 
 
+class SignedInWithGuestToken(OrderingError):
+    """A signed-in caller acts as that user alone: a guest token beside a token is refused."""
+
+    message = "A signed-in request cannot carry a guest token"
+
+
+class TwoIdentities(OrderingError):
+    """Without a token, an anonymous `userId` and a guest token are two identities: one only."""
+
+    message = "A request cannot carry both a userId and a guest token"
+
+
+class ReservationIdRequired(InvalidRequest):
+    """Only a signed-in caller may let the service find its reservation for the seat: user ids
+    are not secret, and a reservation id is known only to the client that made it."""
+
+    message = "Field 'reservationId' is required"
+
+
 class ReservationNotFound(OrderingError):
     message = "Reservation not found"
     # The reservation-created event may simply not be consumed yet.
@@ -93,6 +112,13 @@ class OrderNotDraft(OrderingError):
 
 class OrderEmpty(OrderingError):
     message = "Order is empty"
+
+
+class OrderNotCancellable(OrderingError):
+    status = 409
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"Order cannot be cancelled in state '{state}'")
 
 
 class ServiceUnavailable(Exception):

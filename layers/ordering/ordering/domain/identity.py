@@ -1,60 +1,98 @@
-"""Who is calling: a signed-in user, a guest holding a guest token, or a platform service."""
+"""Who is calling: a signed-in user, a guest, an anonymous customer, or a platform service.
+
+A caller has one identity, never two: ownership (of orders and of reservations) is always
+compared against that one. Inventory's reservation `customerId` is a plain string that does not
+say whether it is a user id (not secret) or a bearer credential, so mixing kinds in one
+request would let a known user id stand in for a secret.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Protocol
 
 
 def secret_hash(value: str) -> bytes:
-    """The stored form of a bearer secret (guest token) or of a reservation's customer id.
+    """The stored form of a bearer secret (guest token, anonymous customer id) and of a
+    reservation's customer id.
 
-    Guest tokens are never stored in plain text; reservations carry a customer id that may be
-    a guest token, so it is kept in the same hashed form and compared hash to hash.
+    Bearer secrets are never stored in plain text; reservations carry a customer id that may be
+    one, so it is kept in the same hashed form and compared hash to hash.
     """
     return hashlib.sha256(value.encode("utf-8")).digest()
 
 
+# The owner kinds, as the generated column orders.owner_key spells them (migration 0004).
+USER = "user"
+GUEST = "guest"
+ANONYMOUS = "anonymous"
+
+
+class Owned(Protocol):
+    """Anything with an owner: an order, or the order that holds a seat."""
+
+    @property
+    def owner_key(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The identity of one request, after the token (if any) was verified."""
+    """The identity of one request, after the token (if any) was verified.
+
+    At most one of `user_id` (a verified token's `sub`), `guest_token` and `anonymous_id` (the
+    `userId` the platform's web frontend sends without a token) is set. `internal` marks a
+    request of the private internal API, where the network is the trust boundary.
+    """
 
     user_id: str | None = None
     guest_token: str | None = None
+    anonymous_id: str | None = None
     email: str | None = None
     role: str | None = None
+    internal: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.user_id, self.guest_token, self.anonymous_id).count(None) < 2:
+            raise ValueError("a caller has one identity")
 
     @property
-    def guest_token_hash(self) -> bytes | None:
-        return secret_hash(self.guest_token) if self.guest_token is not None else None
-
-    @property
-    def customer_hash_of_user_and_guest(self) -> tuple[bytes | None, bytes | None]:
-        """Hashes a reservation's customer id may match to be this caller's, by kind (None for
-        what the caller lacks): the store passes them as two scalars, cheaper than an array."""
-        user = secret_hash(self.user_id) if self.user_id is not None else None
-        return user, self.guest_token_hash
-
-    @property
-    def customer_hashes(self) -> list[bytes]:
-        """The same hashes, those the caller has."""
-        return [value for value in self.customer_hash_of_user_and_guest if value is not None]
-
-    @property
-    def owner(self) -> tuple[str | None, bytes | None]:
-        """(user_id, guest_token_hash) of the orders this caller creates: a user before a guest."""
+    def kind(self) -> str | None:
         if self.user_id is not None:
-            return self.user_id, None
-        return None, self.guest_token_hash
+            return USER
+        if self.guest_token is not None:
+            return GUEST
+        if self.anonymous_id is not None:
+            return ANONYMOUS
+        return None
 
-    def owns(self, user_id: str | None, guest_token_hash: bytes | None) -> bool:
-        if user_id is not None and self.user_id is not None:
-            return hmac.compare_digest(user_id.encode(), self.user_id.encode())
-        mine = self.guest_token_hash
-        if guest_token_hash is not None and mine is not None:
-            return hmac.compare_digest(guest_token_hash, mine)
-        return False
+    @property
+    def _credential(self) -> str | None:
+        return self.user_id or self.guest_token or self.anonymous_id
+
+    @property
+    def customer_hash(self) -> bytes | None:
+        """What a reservation's customer id hashes to when it is this caller's."""
+        credential = self._credential
+        return secret_hash(credential) if credential is not None else None
+
+    @property
+    def owner_key(self) -> str | None:
+        """The owner of the orders this caller creates and reads, as orders.owner_key holds it:
+        user ids in plain text, bearer secrets only as their hash, each kind in its own
+        namespace (an anonymous id equal to a user's `sub` is not that user)."""
+        kind, credential = self.kind, self._credential
+        if kind is None or credential is None:
+            return None
+        if kind == USER:
+            return f"{USER}:{credential}"
+        return f"{kind}:{secret_hash(credential).hex()}"
+
+    def owns(self, owned: Owned) -> bool:
+        mine = self.owner_key
+        return mine is not None and hmac.compare_digest(owned.owner_key.encode(), mine.encode())
 
     def owns_customer(self, customer_hash: bytes) -> bool:
-        return any(hmac.compare_digest(customer_hash, mine) for mine in self.customer_hashes)
+        mine = self.customer_hash
+        return mine is not None and hmac.compare_digest(customer_hash, mine)

@@ -36,16 +36,20 @@ class OrderItem:
     id: UUID
     seat_id: UUID
     price: Decimal
-    reservation_id: UUID | None
+    reservation_id: UUID | None  # None for a waitlist item
     seat_number: str | None
     section: str | None
+    # the concert, where truly known (a waitlist's concertEventId, a reservation-expired's)
+    concert_event_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Order:
     id: UUID
+    # who owns it, as identity.Caller.owner_key spells it (bearer secrets only as hashes)
+    owner_key: str
+    # the signed-in owner's id; None for guests and anonymous customers
     user_id: str | None
-    guest_token_hash: bytes | None
     customer_email: str | None
     state: OrderState
     total_amount: Decimal

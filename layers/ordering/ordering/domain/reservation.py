@@ -23,6 +23,9 @@ class Reservation:
     status: str
     created_at: datetime
     expires_at: datetime
+    # the concert, known from reservation-expired only (reservation-created's eventId is a
+    # message id); not cached
+    concert_event_id: UUID | None = None
 
     def is_live(self, now: datetime) -> bool:
         return self.status == ACTIVE and self.expires_at > now

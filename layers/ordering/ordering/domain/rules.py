@@ -19,9 +19,11 @@ from ordering.domain.reservation import EXPIRED, Reservation
 CENTS = Decimal("0.01")
 
 
-def require_identity(caller: Caller) -> None:
-    if caller.user_id is None and caller.guest_token is None:
-        raise errors.IdentityRequired()
+def require_reservation_id(caller: Caller, reservation_id: UUID | None) -> None:
+    """A caller without a token names the reservation: only a signed-in caller's reservation
+    may be found by its seat (see identity.py)."""
+    if reservation_id is None and caller.user_id is None:
+        raise errors.ReservationIdRequired()
 
 
 def check_reservation(
@@ -66,15 +68,14 @@ class SeatHolder:
     """The non-cancelled order that holds a seat, if any."""
 
     order_id: UUID
-    user_id: str | None
-    guest_token_hash: bytes | None
+    owner_key: str
     state: OrderState
 
 
 def check_placement(caller: Caller, seat_holder: SeatHolder | None, draft_item_count: int, max_seats: int) -> None:
     """The seat checks of POST /cart/add, after the reservation and the price."""
     if seat_holder is not None:
-        if seat_holder.state == OrderState.DRAFT and caller.owns(seat_holder.user_id, seat_holder.guest_token_hash):
+        if seat_holder.state == OrderState.DRAFT and caller.owns(seat_holder):
             raise errors.SeatAlreadyInCart()
         raise errors.SeatInAnotherOrder()
     if draft_item_count >= max_seats:
@@ -87,7 +88,7 @@ def check_checkout(
     """The checks of POST /orders/checkout; `reservations` are those of the order's items."""
     if order is None:
         raise errors.OrderNotFound()
-    if not caller.owns(order.user_id, order.guest_token_hash):
+    if not caller.owns(order):
         raise errors.Unauthorized()
     if order.state != OrderState.DRAFT:
         raise errors.OrderNotDraft()
@@ -97,8 +98,31 @@ def check_checkout(
         raise errors.ReservationExpired()
 
 
+def is_platform_service(caller: Caller, service_roles: frozenset[str]) -> bool:
+    """A call of the internal API, or one with a service-role token."""
+    return caller.internal or (caller.role is not None and caller.role in service_roles)
+
+
+def require_platform_service(caller: Caller, service_roles: frozenset[str]) -> None:
+    if not is_platform_service(caller, service_roles):
+        raise errors.Unauthorized()
+
+
 def can_read(caller: Caller, order: Order, service_roles: frozenset[str]) -> bool:
     """Owners and platform services read an order; anyone else is told it does not exist."""
-    if caller.role is not None and caller.role in service_roles:
-        return True
-    return caller.owns(order.user_id, order.guest_token_hash)
+    return is_platform_service(caller, service_roles) or caller.owns(order)
+
+
+CANCELLABLE = frozenset({OrderState.DRAFT, OrderState.PENDING})
+
+
+def check_cancel(caller: Caller, order: Order | None, *, by_service: bool) -> bool:
+    """The checks of PATCH /orders/{orderId}/cancel; True when the order is to be cancelled,
+    False when it is cancelled already (a no-op, so that a retry succeeds)."""
+    if order is None or not (by_service or caller.owns(order)):
+        raise errors.OrderNotFound()
+    if order.state == OrderState.CANCELLED:
+        return False
+    if order.state not in CANCELLABLE:
+        raise errors.OrderNotCancellable(order.state)
+    return True

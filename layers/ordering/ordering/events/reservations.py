@@ -75,7 +75,16 @@ class ReservationExpiredEvent(BaseModel):
             status=EXPIRED,
             created_at=moment,
             expires_at=moment,
+            concert_event_id=_uuid_or_none(self.concertEventId),
         )
+
+
+def _uuid_or_none(text: str | None) -> UUID | None:
+    """The concert's id when the producer sent one that is a UUID; anything else is unknown."""
+    try:
+        return UUID(text) if text else None
+    except ValueError:
+        return None
 
 
 def _parse_created(value: bytes | None) -> Reservation:

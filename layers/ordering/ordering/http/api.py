@@ -3,7 +3,7 @@ JSON shape of an order. A function's app.py adds its route and calls one use cas
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -40,6 +40,9 @@ _PROBLEMS = {
     "finite_number": "must be a finite number",
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
+    "decimal_max_places": "must have at most 2 decimal places",
+    "greater_than_equal": "must not be negative",
+    "email": "must be an email address",
 }
 
 
@@ -97,13 +100,15 @@ def lambda_handler_for(
         logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         refusal = _refuse_before_routing(event)
         if refusal is not None:
-            return {
+            response: dict[str, Any] = {
                 "statusCode": refusal[0],
                 "headers": {"Content-Type": JSON},
                 "body": jsonio.dumps({"error": refusal[1]}),
                 "isBase64Encoded": False,
             }
-        response = app.resolve(event, context)
+        else:
+            response = app.resolve(event, context)
+        # on every answer, refusals included: a browser reads no body without it
         origin = settings().cors_allow_origin
         if origin:
             response.setdefault("multiValueHeaders", {})["Access-Control-Allow-Origin"] = [origin]
@@ -129,14 +134,20 @@ def _refuse_before_routing(event: dict[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def order_body(order: Order, caller: Caller, *, with_email: bool = False) -> dict[str, Any]:
-    """The order as the contract shows it. The guest token is echoed only to the guest who
-    sent it: the service stores nothing but its hash."""
-    echo_guest_token = order.guest_token_hash is not None and order.guest_token_hash == caller.guest_token_hash
+def is_internal(event: Mapping[str, Any] | None) -> bool:
+    """Whether the request came through the private internal API: its stage, and only its,
+    carries the stage variable `api: internal` (template.yaml), which no caller can set."""
+    return ((event or {}).get("stageVariables") or {}).get("api") == "internal"
+
+
+def order_body(order: Order, caller: Caller) -> dict[str, Any]:
+    """The order as the contract shows it. Bearer secrets (a guest token, an anonymous
+    customer id) are echoed only to the caller who sent them: the service stores their hash."""
+    owner = caller.owns(order)
     body: dict[str, Any] = {
         "id": order.id,
-        "userId": order.user_id,
-        "guestToken": caller.guest_token if echo_guest_token else None,
+        "userId": order.user_id or (caller.anonymous_id if owner else None),
+        "guestToken": caller.guest_token if owner else None,
         "totalAmount": order.total_amount,
         "state": order.state,
         "createdAt": order.created_at,
@@ -153,6 +164,21 @@ def order_body(order: Order, caller: Caller, *, with_email: bool = False) -> dic
             for item in order.items
         ],
     }
-    if with_email:
-        body["customerEmail"] = order.customer_email
     return body
+
+
+def order_details(order: Order, caller: Caller, currency: str) -> dict[str, Any]:
+    """GET /orders/{orderId}: the order, plus what the platform's Fulfillment service reads
+    (case-insensitively). It keeps `customerEmail` and `seatNumber` in NOT NULL columns, so
+    neither is ever null: a null would mean no ticket and an order stuck at paid."""
+    first = order.items[0] if order.items else None
+    return {
+        **order_body(order, caller),
+        "customerEmail": order.customer_email or "",
+        "orderId": order.id,
+        "eventId": first.concert_event_id if first else None,
+        "eventName": None,
+        "seatNumber": (first.seat_number or str(first.seat_id)) if first else "",
+        "price": order.total_amount,
+        "currency": currency,
+    }

@@ -24,6 +24,7 @@ from ordering.domain import errors
 from ordering.domain.identity import Caller
 
 GUEST_TOKEN_HEADER = "x-guest-token"  # noqa: S105 - a header name, not a secret
+USER_ID_HEADER = "x-user-id"
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -141,28 +142,45 @@ def verify_token(token: str, config: Settings) -> dict[str, Any]:
         raise errors.Unauthorized() from None
 
 
-def identify(headers: Mapping[str, str] | None, user_id: str | None, guest_token: str | None) -> Caller:
-    """The caller of one request. `user_id`/`guest_token` come from the body (POST) or are None
-    (GET, where the guest token travels in X-Guest-Token)."""
+def identify(
+    headers: Mapping[str, str] | None,
+    user_id: str | None,
+    guest_token: str | None,
+    *,
+    internal: bool = False,
+) -> Caller:
+    """The caller of one request, in the contract's order of checks. `user_id`/`guest_token`
+    come from the body (POST), else from the headers X-User-Id / X-Guest-Token (GET, PATCH,
+    DELETE). On the internal API a request needs no identity: the network is the trust
+    boundary (a token, when sent, must still be valid)."""
     authorization = _blank_to_none(_header(headers, "authorization"))
-    user_id = _blank_to_none(user_id)
+    user_id = _blank_to_none(user_id) or _blank_to_none(_header(headers, USER_ID_HEADER))
     guest_token = _blank_to_none(guest_token) or _blank_to_none(_header(headers, GUEST_TOKEN_HEADER))
     if authorization is None and user_id is None and guest_token is None:
+        if internal:
+            return Caller(internal=True)
         raise errors.IdentityRequired()
-    claims: dict[str, Any] | None = None
+    config = settings()
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthorized()
-        claims = verify_token(token.strip(), settings())
-    if user_id is not None and (claims is None or claims["sub"] != user_id):
-        raise errors.Unauthorized()
-    if claims is None:
-        return Caller(guest_token=guest_token)
-    email, role = claims.get("email"), claims.get("role")
-    return Caller(
-        user_id=claims["sub"],
-        guest_token=guest_token,
-        email=email if isinstance(email, str) else None,
-        role=role if isinstance(role, str) else None,
-    )
+        claims = verify_token(token.strip(), config)
+        if user_id is not None and claims["sub"] != user_id:
+            raise errors.Unauthorized()
+        if guest_token is not None:
+            raise errors.SignedInWithGuestToken()
+        email, role = claims.get("email"), claims.get("role")
+        return Caller(
+            user_id=claims["sub"],
+            email=email if isinstance(email, str) else None,
+            role=role if isinstance(role, str) else None,
+            internal=internal,
+        )
+    if user_id is not None:
+        if not config.accept_anonymous_user_ids:
+            raise errors.Unauthorized()
+        if guest_token is not None:
+            raise errors.TwoIdentities()
+        return Caller(anonymous_id=user_id, internal=internal)
+    return Caller(guest_token=guest_token, internal=internal)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 # Bodies are parsed with every number as Decimal (jsonio.loads), so strict Decimal accepts
 # JSON numbers and refuses strings; strict str refuses numbers for ids and tokens.
@@ -32,3 +34,23 @@ class CheckoutRequest(_Body):
     orderId: UUID
     userId: UserId = None
     guestToken: GuestToken = None
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise PydanticCustomError("email", "must be an email address")
+    return value
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# The Waitlist service sends the customer's email as the guest token: a bearer credential
+# (the order's owner) and personal data, kept out of repr like any guest token.
+WaitlistEmail = Annotated[str, Strict(), Field(max_length=254, repr=False), AfterValidator(_email)]
+
+
+class WaitlistOrderRequest(_Body):
+    seatId: UUID
+    # the Waitlist service sends 0 today: a waitlist item may be free, never negative
+    price: Annotated[Decimal, Strict(), Field(allow_inf_nan=False, max_digits=12, decimal_places=2, ge=0)]
+    guestToken: WaitlistEmail
+    concertEventId: UUID | None = None

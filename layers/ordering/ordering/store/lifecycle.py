@@ -42,12 +42,18 @@ class Outcome:
     conflicts: list[tuple[str, str, Conflict]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     expired: list[Reservation] = field(default_factory=list)
+    # why each order cancelled by this batch was cancelled
+    cancelled: dict[UUID, str] = field(default_factory=dict)
 
 
 _EXPIRE_RESERVATIONS = """
-INSERT INTO bc_ordering.reservations AS r (id, seat_id, customer_hash, status, created_at, expires_at)
-SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bytea[], %b::text[], %b::timestamptz[], %b::timestamptz[])
-ON CONFLICT (id) DO UPDATE SET status = 'expired' WHERE r.status = 'active'
+INSERT INTO bc_ordering.reservations AS r
+    (id, seat_id, customer_hash, status, created_at, expires_at, concert_event_id)
+SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bytea[], %b::text[], %b::timestamptz[], %b::timestamptz[],
+                     %b::uuid[])
+ON CONFLICT (id) DO UPDATE SET status = 'expired',
+    concert_event_id = coalesce(EXCLUDED.concert_event_id, r.concert_event_id)
+WHERE r.status = 'active'
 """
 
 _HOLDERS = """
@@ -67,9 +73,9 @@ ORDER BY id FOR UPDATE
 _WRITE_ORDERS = """
 UPDATE bc_ordering.orders o
 SET state = u.state, paid_at = u.paid_at, fulfilled_at = u.fulfilled_at, payment_id = u.payment_id,
-    updated_at = %s
-FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
-     AS u(id, state, paid_at, fulfilled_at, payment_id)
+    cancel_reason = coalesce(u.cancel_reason, o.cancel_reason), updated_at = %s
+FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[])
+     AS u(id, state, paid_at, fulfilled_at, payment_id, cancel_reason)
 WHERE o.id = u.id
 """
 
@@ -104,7 +110,12 @@ def _fold(
             outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
             continue
         for order_id in targets:
+            was_cancelled = orders[order_id].state == OrderState.CANCELLED
             orders[order_id], conflict = lifecycle.apply(orders[order_id], event)
+            if not was_cancelled and orders[order_id].state == OrderState.CANCELLED:
+                outcome.cancelled[order_id] = (
+                    "reservation-expired" if isinstance(event, ReservationExpired) else "payment-failed"
+                )
             if conflict is not None:
                 outcome.conflicts.append((topic, item.event_id, conflict))
         outcome.applied += 1
@@ -139,6 +150,7 @@ def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence
                             ["expired"] * len(stubs),
                             [r.created_at for r in stubs],
                             [r.expires_at for r in stubs],
+                            [r.concert_event_id for r in stubs],
                         ),
                     )
                 holders.execute(_HOLDERS, (reservation_ids,))
@@ -162,6 +174,7 @@ def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence
                             [o.paid_at for o in changed],
                             [o.fulfilled_at for o in changed],
                             [o.payment_id for o in changed],
+                            [outcome.cancelled.get(o.id) for o in changed],
                         ),
                     )
                 ledger.record_conflicts(writes, outcome.conflicts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,22 +11,23 @@ from uuid import UUID
 
 import psycopg
 
-from ordering.domain.identity import Caller
+from ordering.domain.identity import ANONYMOUS, GUEST, Caller
 from ordering.domain.order import Order, OrderItem, OrderState
 from ordering.domain.reservation import Reservation
 from ordering.domain.rules import SeatHolder
 from ordering.store.reservations import reservation_from_row
 
-# An order with its items, one row per item (or one row with null item columns when empty).
+# An order with its items, one row per item (or one row with null item columns when empty),
+# and the concert of each item where it is known (its own, or its reservation's).
 _ORDER_ROWS = (
-    "SELECT o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount,"
-    " o.created_at, o.paid_at, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
+    "SELECT o.id, o.owner_key, o.user_id, o.customer_email, o.state, o.total_amount,"
+    " o.created_at, o.paid_at, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section,"
+    " coalesce(i.concert_event_id, r.concert_event_id)"
     " FROM bc_ordering.orders o LEFT JOIN bc_ordering.order_items i ON i.order_id = o.id"
+    " LEFT JOIN bc_ordering.reservations r ON r.id = i.reservation_id"
 )
 # The order columns of _ORDER_ROWS, as the statements that change an order return them.
-_RETURNED_ORDER = (
-    "o.id, o.user_id, o.guest_token_hash, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at"
-)
+_RETURNED_ORDER = "o.id, o.owner_key, o.user_id, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at"
 _ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
 
 
@@ -41,14 +43,15 @@ def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
             reservation_id=row[11],
             seat_number=row[12],
             section=row[13],
+            concert_event_id=row[14] if len(row) > 14 else None,
         )
         for row in rows
         if row[8] is not None
     )
     return Order(
         id=first[0],
-        user_id=first[1],
-        guest_token_hash=bytes(first[2]) if first[2] is not None else None,
+        owner_key=first[1],
+        user_id=first[2],
         customer_email=first[3],
         state=OrderState(first[4]),
         total_amount=first[5],
@@ -56,6 +59,17 @@ def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
         paid_at=first[7],
         items=items,
     )
+
+
+def _owner_columns(caller: Caller) -> dict[str, Any]:
+    """The owner columns of an order the caller creates: exactly one is set (orders_one_owner),
+    and bearer secrets only as their hash."""
+    kind, customer_hash = caller.kind, caller.customer_hash
+    return {
+        "user_id": caller.user_id,
+        "guest_token_hash": customer_hash if kind == GUEST else None,
+        "anonymous_id_hash": customer_hash if kind == ANONYMOUS else None,
+    }
 
 
 def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
@@ -70,14 +84,15 @@ _ADD_ITEM = f"""
 WITH reservation AS (
     SELECT id, seat_number, section FROM bc_ordering.reservations
     WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
-      AND expires_at > %(now)s AND customer_hash IN (%(user_customer_hash)s, %(guest_customer_hash)s)
+      AND expires_at > %(now)s AND customer_hash = %(customer_hash)s
     -- waits for a concurrent expiry of this reservation to commit, then sees it expired
     FOR SHARE
 ), cart AS (
     INSERT INTO bc_ordering.orders AS o
-        (id, user_id, guest_token_hash, customer_email, state, total_amount, item_count, created_at, updated_at)
-    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(customer_email)s, 'draft', %(price)s, 1,
-           %(now)s, %(now)s
+        (id, user_id, guest_token_hash, anonymous_id_hash, customer_email, state, total_amount, item_count,
+         created_at, updated_at)
+    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(anonymous_id_hash)s, %(customer_email)s, 'draft',
+           %(price)s, 1, %(now)s, %(now)s
     FROM reservation
     ON CONFLICT (owner_key) WHERE state = 'draft' DO UPDATE
         SET total_amount = o.total_amount + EXCLUDED.total_amount,
@@ -132,16 +147,12 @@ def add_item(
 ) -> Order | None:
     """Add the seat to the caller's draft; None when a guard refused (reservation no longer
     live, cart full). Raises SeatTaken when the seat is in an order already."""
-    user_id, guest_token_hash = caller.owner
-    user_customer_hash, guest_customer_hash = caller.customer_hash_of_user_and_guest
     params = {
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
-        "user_customer_hash": user_customer_hash,
-        "guest_customer_hash": guest_customer_hash,
+        "customer_hash": caller.customer_hash,
         "order_id": order_id,
-        "user_id": user_id,
-        "guest_token_hash": guest_token_hash,
+        **_owner_columns(caller),
         "customer_email": caller.email,
         "price": price,
         "max_seats": max_seats,
@@ -161,30 +172,20 @@ def seat_holder_and_cart_size(
     connection: psycopg.Connection[Any], caller: Caller, seat_id: UUID
 ) -> tuple[SeatHolder | None, int]:
     """What decides a refused add-to-cart: who holds the seat, and how full the caller's cart is."""
-    user_id, guest_token_hash = caller.owner
     row = connection.execute(
         """
-        SELECT o.id, o.user_id, o.guest_token_hash, o.state,
+        SELECT o.id, o.owner_key, o.state,
                (SELECT item_count FROM bc_ordering.orders d
-                 WHERE d.state = 'draft' AND (d.user_id = %(user_id)s OR d.guest_token_hash = %(guest)s))
+                 WHERE d.state = 'draft' AND d.owner_key = %(owner_key)s)
         FROM (SELECT 1) AS one
         LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_live
         LEFT JOIN bc_ordering.orders o ON o.id = i.order_id
         """,
-        {"user_id": user_id, "guest": guest_token_hash, "seat_id": seat_id},
+        {"owner_key": caller.owner_key, "seat_id": seat_id},
     ).fetchone()
     assert row is not None  # the query always returns its one row
-    holder = (
-        SeatHolder(
-            order_id=row[0],
-            user_id=row[1],
-            guest_token_hash=bytes(row[2]) if row[2] is not None else None,
-            state=OrderState(row[3]),
-        )
-        if row[0] is not None
-        else None
-    )
-    return holder, row[4] or 0
+    holder = SeatHolder(order_id=row[0], owner_key=row[1], state=OrderState(row[2])) if row[0] is not None else None
+    return holder, row[3] or 0
 
 
 # Moves the order to pending when every guard of checkout holds, and returns it with its
@@ -193,7 +194,7 @@ _CHECKOUT = f"""
 WITH moved AS (
     UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s
     WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
-      AND (o.user_id = %(user_id)s OR o.guest_token_hash = %(guest_token_hash)s)
+      AND o.owner_key = %(owner_key)s
       AND NOT EXISTS (
           SELECT 1 FROM bc_ordering.order_items i
           JOIN bc_ordering.reservations r ON r.id = i.reservation_id
@@ -208,12 +209,7 @@ ORDER BY i.created_at, i.id
 
 def checkout(connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime) -> Order | None:
     """The order moved to pending, or None when a guard refused (see order_with_reservations)."""
-    params = {
-        "order_id": order_id,
-        "user_id": caller.user_id,
-        "guest_token_hash": caller.guest_token_hash,
-        "now": now,
-    }
+    params = {"order_id": order_id, "owner_key": caller.owner_key, "now": now}
     rows = connection.execute(_CHECKOUT, params).fetchall()
     return _consistent(order_from_rows(rows), connection)
 
@@ -235,3 +231,97 @@ def order_with_reservations(
         found = [reservation_from_row(row) for row in reservations.fetchall()]
     missing: list[Reservation | None] = [None] * (len(order.items) - len(found)) if order else []
     return order, [*found, *missing]
+
+
+# Cancels the order when it is draft or pending and the caller may cancel it, and returns it
+# with its items; its items' `order_live` follows by the foreign key, which frees its seats.
+_CANCEL = f"""
+WITH cancelled AS (
+    UPDATE bc_ordering.orders o SET state = 'cancelled', cancel_reason = %(reason)s, updated_at = %(now)s
+    WHERE o.id = %(order_id)s AND o.state IN ('draft', 'pending')
+      AND (%(by_service)s OR o.owner_key = %(owner_key)s)
+    RETURNING {_RETURNED_ORDER}
+)
+SELECT m.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+FROM cancelled m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
+ORDER BY i.created_at, i.id
+"""
+
+
+def cancel(
+    connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, by_service: bool, now: datetime
+) -> Order | None:
+    """The order cancelled now, or None when a guard refused (read it to say why)."""
+    params = {
+        "order_id": order_id,
+        "owner_key": caller.owner_key,
+        "by_service": by_service,
+        "reason": "service" if by_service else "customer",
+        "now": now,
+    }
+    return order_from_rows(connection.execute(_CANCEL, params).fetchall())
+
+
+# A waitlist order: placed directly in pending for one seat, with no reservation.
+_PLACE_WAITLIST_ORDER = """
+WITH placed AS (
+    INSERT INTO bc_ordering.orders
+        (id, guest_token_hash, customer_email, state, origin, total_amount, item_count, created_at, updated_at)
+    VALUES (%(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', %(price)s, 1, %(now)s, %(now)s)
+    RETURNING id
+)
+INSERT INTO bc_ordering.order_items (id, order_id, order_live, seat_id, price, concert_event_id, created_at)
+SELECT %(item_id)s, placed.id, true, %(seat_id)s, %(price)s, %(concert_event_id)s, %(now)s FROM placed
+RETURNING order_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistHolder:
+    """The live order that holds a seat, as a waitlist request sees it."""
+
+    order_id: UUID
+    owner_key: str
+    origin: str
+
+
+def place_waitlist_order(
+    connection: psycopg.Connection[Any],
+    *,
+    caller: Caller,
+    seat_id: UUID,
+    price: Decimal,
+    concert_event_id: UUID | None,
+    order_id: UUID,
+    item_id: UUID,
+    now: datetime,
+) -> UUID:
+    """Place the order in one statement; raises SeatTaken when the seat is in a live order."""
+    params = {
+        "order_id": order_id,
+        "guest_token_hash": caller.customer_hash,
+        "email": caller.email,
+        "price": price,
+        "item_id": item_id,
+        "seat_id": seat_id,
+        "concert_event_id": concert_event_id,
+        "now": now,
+    }
+    try:
+        row = connection.execute(_PLACE_WAITLIST_ORDER, params).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
+            raise SeatTaken() from exc
+        raise
+    assert row is not None  # the item is inserted whenever its order is
+    placed: UUID = row[0]
+    return placed
+
+
+def live_holder(connection: psycopg.Connection[Any], seat_id: UUID) -> WaitlistHolder | None:
+    row = connection.execute(
+        "SELECT o.id, o.owner_key, o.origin FROM bc_ordering.order_items i"
+        " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.seat_id = %s AND i.order_live",
+        (seat_id,),
+    ).fetchone()
+    return WaitlistHolder(row[0], row[1], row[2]) if row else None

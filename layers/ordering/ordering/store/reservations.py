@@ -39,7 +39,7 @@ def find(connection: psycopg.Connection[Any], reservation_id: UUID) -> Reservati
 
 
 def find_live_for_seat(
-    connection: psycopg.Connection[Any], seat_id: UUID, customer_hashes: list[bytes], now: datetime
+    connection: psycopg.Connection[Any], seat_id: UUID, customer_hash: bytes, now: datetime
 ) -> tuple[Reservation | None, bool]:
     """The caller's live reservation of the seat, and whether someone else holds one."""
     rows = connection.execute(
@@ -49,7 +49,7 @@ def find_live_for_seat(
         (seat_id, now),
     ).fetchall()
     live = [reservation_from_row(row) for row in rows]
-    mine = next((r for r in live if r.customer_hash in customer_hashes), None)
+    mine = next((r for r in live if r.customer_hash == customer_hash), None)
     return mine, mine is None and bool(live)
 
 

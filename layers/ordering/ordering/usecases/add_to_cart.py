@@ -44,15 +44,15 @@ def _reservation(command: AddToCart, cache: ReservationCache, now: datetime) -> 
         if found is not None:
             cache.put([found], now)
         return found, False
+    # only a signed-in caller gets here (rules.require_reservation_id)
+    assert caller.customer_hash is not None
     cached = cache.get_for_seat(command.seat_id)
     if cached is not None and cached.is_live(now):
         if caller.owns_customer(cached.customer_hash):
             return cached, False
         return None, True
     with session() as connection:
-        mine, held_by_another = reservations.find_live_for_seat(
-            connection, command.seat_id, caller.customer_hashes, now
-        )
+        mine, held_by_another = reservations.find_live_for_seat(connection, command.seat_id, caller.customer_hash, now)
     if mine is not None:
         cache.put([mine], now)
     return mine, held_by_another
@@ -63,6 +63,7 @@ def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, no
     now = now or utc_now()
     max_seats = settings().max_seats_per_order
     caller = command.caller
+    rules.require_reservation_id(caller, command.reservation_id)
     found, held_by_another = _reservation(command, cache, now)
     reservation = rules.check_reservation(caller, command.seat_id, found, now, seat_held_by_another=held_by_another)
     rules.check_price(command.price, reservation)

@@ -1,0 +1,30 @@
+"""PATCH /orders/{orderId}/cancel: the owner (public API) or a platform service (internal API)
+cancels a draft or pending order, which frees its seats."""
+
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.coldstart import imports_done
+from ordering.http.api import api, is_internal, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.usecases.cancel_order import cancel_order
+
+app = api()
+
+
+@app.patch("/orders/<orderId>/cancel")
+def cancel(orderId: UUID) -> Response[str]:
+    event = app.current_event
+    caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
+    order = cancel_order(caller, orderId)
+    return json_response(200, order_body(order, caller))
+
+
+lambda_handler = lambda_handler_for(app)
+
+imports_done()

@@ -1,0 +1,33 @@
+"""POST /orders/waitlist (internal API only): the Waitlist service places a pending order for
+the seat it allotted to a customer on its list."""
+
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.coldstart import imports_done
+from ordering.config import settings
+from ordering.domain.rules import require_platform_service
+from ordering.http.api import api, is_internal, json_response, lambda_handler_for
+from ordering.http.identity import identify
+from ordering.http.models import WaitlistOrderRequest
+from ordering.usecases.place_waitlist_order import PlaceWaitlistOrder, place_waitlist_order
+
+app = api()
+
+
+@app.post("/orders/waitlist")
+def place(body: WaitlistOrderRequest) -> Response[str]:
+    event = app.current_event
+    # the body's guestToken names the order's owner, not the caller: the headers say who calls
+    caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
+    require_platform_service(caller, settings().service_roles)
+    placed = place_waitlist_order(PlaceWaitlistOrder(body.seatId, body.price, body.guestToken, body.concertEventId))
+    return json_response(201 if placed.created else 200, {"orderId": placed.order_id})
+
+
+lambda_handler = lambda_handler_for(app)
+
+imports_done()
