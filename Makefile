@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 ENV ?= dev
 PORT ?= 5003
+# 0.0.0.0 to let the platform's containers reach the runner (README: Running beside the platform)
+HOST ?= 127.0.0.1
 export AWS_DEFAULT_REGION ?= us-east-1
 # sam's telemetry would try to reach the network
 export SAM_CLI_TELEMETRY := 0
@@ -29,7 +31,7 @@ $(SAM_VENV)/.installed:
 	touch $@
 
 run: setup
-	$(BIN)/ordering-local serve --port $(PORT)
+	$(BIN)/ordering-local serve --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -87,9 +87,9 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
         environments.start_all()
         origin = os.environ["CORS_ALLOW_ORIGIN"]
         preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
-        server = make_server(functions, args.port, environments, cors=preflight)
+        server = make_server(functions, args.port, environments, cors=preflight, host=args.host)
         print(
-            f"Ordering API on http://127.0.0.1:{args.port} ({args.environments} execution environments),"
+            f"Ordering API on http://{args.host}:{args.port} ({args.environments} execution environments),"
             f" browsers allowed from {origin}\n"
             "The public and the internal API (the platform's services, no identity needed) share this port:"
             " a route of both goes to the public API when the request carries Authorization, X-Guest-Token"
@@ -168,6 +168,12 @@ def parser() -> argparse.ArgumentParser:
     commands = main_parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the API")
     serve.add_argument("--port", type=int, default=5003)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 lets containers (the platform's compose) reach it, and so anyone"
+        " on the network: the internal routes need no identity",
+    )
     serve.add_argument(
         "--environments", type=int, default=4, help="concurrent execution environments (worker processes)"
     )

@@ -77,6 +77,7 @@ def make_server(
     workers: int = 64,
     *,
     cors: Mapping[str, str] | None = None,
+    host: str = "127.0.0.1",
 ) -> PooledHTTPServer:
     """`cors`: the preflight headers (origin included) the runner answers OPTIONS with, as
     API Gateway's CORS configuration does before any function is invoked."""
@@ -147,7 +148,7 @@ def make_server(
         def log_message(self, format: str, *args: Any) -> None:
             return  # one line per request is written by _serve
 
-    return PooledHTTPServer(("127.0.0.1", port), Handler, workers)
+    return PooledHTTPServer((host, port), Handler, workers)
 
 
 def routes_table(functions: list[Function]) -> str:

@@ -22,7 +22,14 @@ def test_every_function_has_its_handler_file() -> None:
 
 def test_every_route_of_the_contract_is_served() -> None:
     routes = {(route.method, route.path) for function in load(ROOT) for route in function.routes}
-    assert {("POST", "/cart/add"), ("POST", "/orders/checkout"), ("GET", "/orders/{orderId}")} <= routes
+    assert {
+        ("POST", "/cart/add"),
+        ("POST", "/orders/checkout"),
+        ("GET", "/orders/{orderId}"),
+        ("GET", "/Orders/{orderId}"),
+        ("POST", "/orders/waitlist"),
+        ("PATCH", "/orders/{orderId}/cancel"),
+    } <= routes
 
 
 def test_every_consumed_topic_has_a_consumer() -> None:
@@ -72,11 +79,17 @@ def test_the_sample_events_work_as_they_are(service: Service) -> None:
     added = invoke(functions["AddToCartFunction"], json.loads((ROOT / "events/api/add-to-cart.json").read_text()))
     checkout = invoke(functions["CheckoutFunction"], json.loads((ROOT / "events/api/checkout.json").read_text()))
     read = invoke(functions["GetOrderFunction"], json.loads((ROOT / "events/api/get-order.json").read_text()))
+    # the Waitlist service's two calls, on the internal API
+    waitlist = invoke(
+        functions["PlaceWaitlistOrderFunction"], json.loads((ROOT / "events/api/place-waitlist-order.json").read_text())
+    )
+    cancel = invoke(functions["CancelOrderFunction"], json.loads((ROOT / "events/api/cancel-order.json").read_text()))
 
     # Then the seat is in the guest's cart, and the placeholder order id is simply not found
     assert added["statusCode"] == 200, added["body"]
     assert json.loads(added["body"])["items"][0]["seatNumber"] == "VIP-A-12"
-    assert (checkout["statusCode"], read["statusCode"]) == (404, 404)
+    assert (checkout["statusCode"], read["statusCode"], cancel["statusCode"]) == (404, 404, 404)
+    assert waitlist["statusCode"] == 201, waitlist["body"]
 
     # and every other topic's sample is consumed without a retry (the placeholder order id
     # makes the payment and ticket samples dead letters; the expiry cancels the cart)

@@ -137,3 +137,42 @@ def test_the_api_throttles_logs_access_and_allows_cors(template: dict[str, Any])
     assert api["MethodSettings"][0]["ThrottlingRateLimit"] > 0
     assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": "ApiAccessLogs.Arn"}
     assert "Authorization" in api["Cors"]["AllowHeaders"]
+
+
+def _routes(template: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(API, method, path) of every Api event of every function."""
+    return {
+        (event["Properties"]["RestApiId"]["Ref"], event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for function in _of_type(template, "AWS::Serverless::Function").values()
+        for event in (function["Properties"].get("Events") or {}).values()
+        if event["Type"] == "Api"
+    }
+
+
+def test_the_internal_api_is_private_to_the_platforms_vpc_endpoint(template: dict[str, Any]) -> None:
+    internal = template["Resources"]["InternalApi"]["Properties"]
+    endpoint = {"Ref": "PlatformVpcEndpointId"}
+    assert internal["EndpointConfiguration"] == {"Type": "PRIVATE", "VPCEndpointIds": [endpoint]}
+    assert internal["Auth"]["ResourcePolicy"] == {"IntrinsicVpceWhitelist": [endpoint]}
+    # the functions tell it from the public API by its stage variable, which no caller can set
+    assert internal["Variables"] == {"api": "internal"}
+    assert "Variables" not in template["Resources"]["Api"]["Properties"]
+    assert template["Parameters"]["PlatformVpcEndpointId"]["AllowedPattern"] == "^vpce-[0-9a-f]+$"
+    assert internal["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": "InternalApiAccessLogs.Arn"}
+
+
+def test_each_api_serves_its_routes_and_no_other(template: dict[str, Any]) -> None:
+    routes = _routes(template)
+    assert {(method, path) for api, method, path in routes if api == "InternalApi"} == {
+        ("GET", "/orders/{orderId}"),
+        ("GET", "/Orders/{orderId}"),
+        ("POST", "/orders/waitlist"),
+        ("PATCH", "/orders/{orderId}/cancel"),
+    }
+    assert {(method, path) for api, method, path in routes if api == "Api"} == {
+        ("POST", "/cart/add"),
+        ("POST", "/orders/checkout"),
+        ("GET", "/orders/{orderId}"),
+        ("PATCH", "/orders/{orderId}/cancel"),
+    }
+    assert "X-User-Id" in template["Resources"]["Api"]["Properties"]["Cors"]["AllowHeaders"]

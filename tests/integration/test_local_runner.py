@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -148,3 +149,73 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def _raw(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """A request with exactly these headers; (status, response headers, JSON body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            return response.status, dict(response.headers), json.loads(response.read() or b"null", parse_float=Decimal)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null", parse_float=Decimal)
+
+
+def test_a_browser_on_the_frontends_origin_may_call_the_api(server: str, runner_env: dict[str, str]) -> None:
+    # Given a seat reserved for a browser session of the platform's frontend (http://localhost:3000)
+    browser = str(uuid.uuid4())
+    reservation = reservation_created(customer=browser)
+    _cli(runner_env, "publish", "reservation-created", "-", stdin=json.dumps(reservation))
+    origin = {"Origin": "http://localhost:3000"}
+
+    # When the browser sends its preflight, then its POST
+    preflight = _raw("OPTIONS", f"{server}/cart/add", headers={
+        **origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type",
+    })  # fmt: skip
+    added = _raw("POST", f"{server}/cart/add", {
+        "reservationId": reservation["reservationId"], "seatId": reservation["seatId"], "price": 50.00,
+        "userId": browser,
+    }, {**origin, "Content-Type": "application/json"})  # fmt: skip
+
+    # Then both carry the headers that let the browser through, and the cart is the browser's
+    status, headers, _ = preflight
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "content-type" in headers["Access-Control-Allow-Headers"].lower()
+    assert (added[0], added[1]["Access-Control-Allow-Origin"], added[2]["userId"]) == (
+        200, "http://localhost:3000", browser,
+    )  # fmt: skip
+    # and a refusal is readable too
+    refused = _raw("POST", f"{server}/cart/add", {"seatId": "x"}, {**origin, "Content-Type": "application/json"})
+    assert (refused[0], refused[1]["Access-Control-Allow-Origin"]) == (400, "http://localhost:3000")
+
+
+def test_the_platforms_services_reach_their_routes_on_the_same_port(server: str, runner_env: dict[str, str]) -> None:
+    # Given a customer's pending order
+    token = _cli(runner_env, "token", "--sub", "user-123", "--email", "ana@example.com")
+    reservation = reservation_created()
+    _cli(runner_env, "publish", "reservation-created", "-", stdin=json.dumps(reservation))
+    _, cart = _http("POST", f"{server}/cart/add", {
+        "reservationId": reservation["reservationId"], "seatId": reservation["seatId"], "price": 50.00,
+    }, token)  # fmt: skip
+    _http("POST", f"{server}/orders/checkout", {"orderId": cart["id"]}, token)
+
+    # When Fulfillment reads it and Waitlist places and cancels an order, all without identity
+    read = _raw("GET", f"{server}/Orders/{cart['id']}")
+    seat = str(uuid.uuid4())
+    placed = _raw("POST", f"{server}/orders/waitlist", {
+        "seatId": seat, "price": 0, "guestToken": "w@example.com", "concertEventId": str(uuid.uuid4()),
+    }, {"Content-Type": "application/json"})  # fmt: skip
+    json_type = {"Content-Type": "application/json"}
+    cancelled = _raw("PATCH", f"{server}/orders/{placed[2]['orderId']}/cancel", {}, json_type)
+
+    # Then each gets what it reads, while the same route with an identity is the public API's
+    assert (read[0], read[2]["orderId"], read[2]["customerEmail"]) == (200, cart["id"], "ana@example.com")
+    assert placed[0] == 201
+    assert (cancelled[0], cancelled[2]["state"]) == (200, "cancelled")
+    stranger = _raw("GET", f"{server}/orders/{cart['id']}", headers={"X-User-Id": str(uuid.uuid4())})
+    assert (stranger[0], stranger[2]) == (404, {"error": "Order not found"})

@@ -134,6 +134,16 @@ class SeatTaken(Exception):
     """The seat is in a non-cancelled order already (the unique index said so)."""
 
 
+def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[Any]:
+    """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already."""
+    try:
+        return connection.execute(statement, params).fetchall()
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
+            raise SeatTaken() from exc
+        raise
+
+
 def add_item(
     connection: psycopg.Connection[Any],
     *,
@@ -159,13 +169,7 @@ def add_item(
         "item_id": item_id,
         "now": now,
     }
-    try:
-        rows = connection.execute(_ADD_ITEM, params).fetchall()
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
-            raise SeatTaken() from exc
-        raise
-    return _consistent(order_from_rows(rows), connection)
+    return _consistent(order_from_rows(_placing_a_seat(connection, _ADD_ITEM, params)), connection)
 
 
 def seat_holder_and_cart_size(
@@ -307,14 +311,8 @@ def place_waitlist_order(
         "concert_event_id": concert_event_id,
         "now": now,
     }
-    try:
-        row = connection.execute(_PLACE_WAITLIST_ORDER, params).fetchone()
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
-            raise SeatTaken() from exc
-        raise
-    assert row is not None  # the item is inserted whenever its order is
-    placed: UUID = row[0]
+    rows = _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)
+    placed: UUID = rows[0][0]  # the item is inserted whenever its order is
     return placed
 
 

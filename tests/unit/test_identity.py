@@ -1,0 +1,95 @@
+"""Who is calling, decided from the headers and body alone (SPEC §2 Identity, the add-to-cart
+table's first rows), and the owner namespaces that keep one kind of caller from another's orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import pytest
+
+from ordering.config import settings
+from ordering.domain import errors
+from ordering.domain.identity import Caller
+from ordering.domain.order import Order, OrderState
+from ordering.domain.rules import check_cancel
+from ordering.http.identity import identify
+from tests.support import bearer
+
+NOW = dt.datetime(2026, 2, 24, 15, 15, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
+def _refused(call: Callable[[], object]) -> tuple[int, str]:
+    with pytest.raises(errors.OrderingError) as refused:
+        call()
+    return refused.value.status, refused.value.message
+
+
+def test_the_checks_come_in_the_contracts_order() -> None:
+    # no identity at all
+    assert _refused(lambda: identify({}, None, None)) == (400, "Either UserId or GuestToken must be provided")
+    # a userId that is not the token's subject is 401, before a guest token beside the token is 400
+    assert _refused(lambda: identify(bearer("ana"), "bob", "guest-1")) == (401, "Unauthorized")
+    assert _refused(lambda: identify(bearer("ana"), "ana", "guest-1")) == (
+        400, "A signed-in request cannot carry a guest token",
+    )  # fmt: skip
+    assert _refused(lambda: identify({**bearer("ana"), "X-Guest-Token": "guest-1"}, None, None))[0] == 400
+    assert _refused(lambda: identify({"Authorization": "Bearer nope"}, None, "guest-1")) == (401, "Unauthorized")
+    assert _refused(lambda: identify({}, "browser-1", "guest-1")) == (
+        400, "A request cannot carry both a userId and a guest token",
+    )  # fmt: skip
+
+
+def test_each_caller_has_one_identity() -> None:
+    assert identify(bearer("ana"), None, None) == Caller(user_id="ana", email="ana@example.com")
+    assert identify({}, "browser-1", None) == Caller(anonymous_id="browser-1")
+    assert identify({"x-user-id": "browser-1"}, None, None) == Caller(anonymous_id="browser-1")
+    assert identify({}, None, "guest-1") == Caller(guest_token="guest-1")
+    assert identify({}, None, None, internal=True) == Caller(internal=True)
+    with pytest.raises(ValueError, match="one identity"):
+        Caller(user_id="ana", guest_token="ana")
+
+
+def test_anonymous_ids_can_be_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(os.environ, "ANONYMOUS_USER_IDS", "refuse")
+    assert _refused(lambda: identify({}, "browser-1", None)) == (401, "Unauthorized")
+    assert identify(bearer("ana"), "ana", None).user_id == "ana"
+
+
+def test_the_same_string_is_a_different_owner_for_each_kind() -> None:
+    keys = {Caller(user_id="x").owner_key, Caller(guest_token="x").owner_key, Caller(anonymous_id="x").owner_key}
+    assert len(keys) == 3
+    assert Caller(user_id="x").owner_key == "user:x"
+    assert "x" not in (Caller(guest_token="x").owner_key or "").split(":")[1]
+    # a reservation's customer id is one string: every kind matches it by its own credential
+    assert Caller(user_id="x").customer_hash == Caller(anonymous_id="x").customer_hash
+
+
+def _order(owner_key: str, state: str) -> Order:
+    return Order(uuid.uuid4(), owner_key, None, None, OrderState(state), Decimal("50.00"), NOW, None)
+
+
+def test_the_owner_or_a_platform_service_cancels_a_draft_or_pending_order() -> None:
+    ana = Caller(user_id="ana")
+    assert check_cancel(ana, _order("user:ana", "pending"), by_service=False) is True
+    assert check_cancel(ana, _order("user:ana", "draft"), by_service=False) is True
+    assert check_cancel(Caller(internal=True), _order("user:bob", "draft"), by_service=True) is True
+    # a cancelled order is a no-op, so that a retry succeeds
+    assert check_cancel(ana, _order("user:ana", "cancelled"), by_service=False) is False
+    assert _refused(lambda: check_cancel(ana, _order("user:ana", "paid"), by_service=False)) == (
+        409, "Order cannot be cancelled in state 'paid'",
+    )  # fmt: skip
+    assert _refused(lambda: check_cancel(ana, _order("user:bob", "draft"), by_service=False)) == (
+        404, "Order not found",
+    )  # fmt: skip
+    assert _refused(lambda: check_cancel(ana, None, by_service=True))[0] == 404
