@@ -25,7 +25,9 @@ def place(body: WaitlistOrderRequest) -> Response[str]:
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
     require_platform_service(caller, settings().service_roles)
     placed = place_waitlist_order(PlaceWaitlistOrder(body.seatId, body.price, body.guestToken, body.concertEventId))
-    return json_response(201 if placed.created else 200, {"orderId": placed.order_id})
+    # a retry gets the order the first request placed, and says so
+    replayed = None if placed.created else {"Idempotent-Replayed": "true"}
+    return json_response(201, {"orderId": placed.order_id}, replayed)
 
 
 lambda_handler = lambda_handler_for(app)

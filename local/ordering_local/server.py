@@ -97,8 +97,7 @@ def make_server(
             raw = self.rfile.read(length) if length else b""
             found = find_route(api_functions, self.command, url.path, self.headers.keys())
             if found is None and self.command == "OPTIONS" and preflight and serves_path(api_functions, url.path):
-                self._reply(200, {**preflight, "Content-Type": "application/json"}, b"{}")
-                status = 200
+                status = self._preflight(url.path)
             elif found is None:
                 self._reply(404, {"Content-Type": "application/json"}, b'{"error": "Not found"}')
                 status = 404
@@ -122,6 +121,19 @@ def make_server(
                 status = self._reply_lambda(result)
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", self.command, url.path, status, elapsed)
+
+        def _preflight(self, path: str) -> int:
+            """A browser may send what the public API serves: the request it announces goes to a
+            public route. One that would reach an internal route (no identity header announced)
+            is refused, so that no page can make the runner cancel an order for it."""
+            method = (self.headers.get("Access-Control-Request-Method") or "").upper()
+            announced = [name.strip() for name in (self.headers.get("Access-Control-Request-Headers") or "").split(",")]
+            target = find_route(api_functions, method, path, announced)
+            if target is None or target[1].internal:
+                self._reply(403, {"Content-Type": "application/json"}, b'{"error": "Not allowed from a browser"}')
+                return 403
+            self._reply(200, {**preflight, "Content-Type": "application/json"}, b"{}")
+            return 200
 
         def _reply_lambda(self, result: dict[str, Any]) -> int:
             headers: dict[str, str] = {}

@@ -219,3 +219,16 @@ def test_the_platforms_services_reach_their_routes_on_the_same_port(server: str,
     assert (cancelled[0], cancelled[2]["state"]) == (200, "cancelled")
     stranger = _raw("GET", f"{server}/orders/{cart['id']}", headers={"X-User-Id": str(uuid.uuid4())})
     assert (stranger[0], stranger[2]) == (404, {"error": "Order not found"})
+    # and a page in a browser reaches none of the internal routes: no CORS header on their
+    # answers, and a preflight for a cancel that carries no identity is refused
+    assert "Access-Control-Allow-Origin" not in read[1]
+    refused = _raw("OPTIONS", f"{server}/orders/{cart['id']}/cancel", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "content-type",
+    })  # fmt: skip
+    allowed = _raw("OPTIONS", f"{server}/orders/{cart['id']}/cancel", headers={
+        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "content-type,x-user-id",
+    })  # fmt: skip
+    assert (refused[0], "Access-Control-Allow-Origin" in refused[1]) == (403, False)
+    assert (allowed[0], allowed[1]["Access-Control-Allow-Origin"]) == (200, "http://localhost:3000")

@@ -4,6 +4,7 @@ events of the API it reaches, on real PostgreSQL and Redis, and asserts what the
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -11,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support import (
     EMAIL,
@@ -295,10 +297,13 @@ def test_the_waitlist_places_a_pending_order_for_a_free_seat(service: Service, d
 
 
 def test_a_waitlist_retry_is_the_same_order(service: Service, database_url: str) -> None:
+    # When the Waitlist service sends the same request again (its retry), the email in other letters
     seat = str(uuid.uuid4())
-    first, again = _waitlist(service, seat), _waitlist(service, seat)
-    assert (first.status, again.status) == (201, 200)
+    first, again = _waitlist(service, seat), _waitlist(service, seat, email="Waiting@Example.com")
+    # Then it reads the same order id, told that it is a replay, and one order exists
+    assert (first.status, again.status) == (201, 201)
     assert again.body == first.body
+    assert ("Idempotent-Replayed" in first.headers, again.headers["Idempotent-Replayed"]) == (False, "true")
     assert len(stored_state(database_url)["orders"]) == 1
 
 
@@ -410,7 +415,15 @@ def test_guests_and_browsers_cancel_with_their_header(service: Service) -> None:
 def test_nobody_else_cancels_an_order_on_the_public_api(service: Service, database_url: str) -> None:
     order = service.cart()
     path = f"/orders/{order['id']}/cancel"
-    for headers in (bearer("someone-else"), {"X-Guest-Token": USER}, {"X-User-Id": USER}, bearer("x", role="customer")):
+    strangers = (
+        bearer("someone-else"),
+        {"X-Guest-Token": USER},
+        {"X-User-Id": USER},
+        bearer("x", role="customer"),
+        # a service role reads any order on the public API, but cancels only on the internal one
+        bearer("fulfillment-svc", role="fulfillment"),
+    )
+    for headers in strangers:
         assert_refused(database_url, partial(service.patch, path, {}, headers), 404, "Order not found")
     assert_refused(
         database_url, lambda: service.patch(path, {}, {}), 400, "Either UserId or GuestToken must be provided"
@@ -458,3 +471,57 @@ def test_a_platform_service_cancels_through_the_internal_api_and_the_reason_is_k
             "SELECT cancel_reason FROM bc_ordering.orders WHERE id = %s", (order["id"],)
         ).fetchone()
     assert row == ("service",)
+
+
+def test_anonymous_ids_refused_on_every_route(service: Service, configure: Any) -> None:
+    # Given a browser's cart, then a deployment that refuses anonymous ids
+    browser = str(uuid.uuid4())
+    reservation = reservation_created(customer=browser)
+    service.publish("reservation-created", reservation)
+    order = _frontend_add(service, reservation, browser).body
+    configure(ANONYMOUS_USER_IDS="refuse")
+    # Then its id opens nothing
+    assert service.get(f"/orders/{order['id']}", {"X-User-Id": browser}).error == "Unauthorized"
+    assert service.patch(f"/orders/{order['id']}/cancel", {}, {"X-User-Id": browser}).error == "Unauthorized"
+    assert service.get(f"/orders/{order['id']}", {"X-User-Id": browser}).status == 401
+
+
+def test_anonymous_ids_and_waitlist_emails_reach_no_log_even_at_debug(
+    service: Service,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given every logger at DEBUG, Powertools' own included
+    from ordering.observability import logger
+
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    monkeypatch.setattr(logging.getLogger("aws_lambda_powertools"), "propagate", True)
+    caplog.set_level(logging.DEBUG)
+    browser = str(uuid.uuid4())
+    reservation = reservation_created(customer=browser)
+    service.publish("reservation-created", reservation)
+    try:
+        # When a browser buys and reads, and the Waitlist service places and cancels an order
+        order = _frontend_add(service, reservation, browser).body
+        service.post("/orders/checkout", {"orderId": order["id"], "userId": browser}, headers={})
+        service.get(f"/orders/{order['id']}", {"X-User-Id": browser})
+        placed = _waitlist(service, str(uuid.uuid4()), email="secret-waiter@example.com")
+        service.patch(f"/orders/{placed.body['orderId']}/cancel", {}, headers={}, api="internal")
+    finally:
+        logger.setLevel(level)
+    # Then neither credential was written anywhere
+    logged = caplog.text + capsys.readouterr().out
+    assert "Calling API Route Handler" in logged
+    assert browser not in logged
+    assert "secret-waiter" not in logged
+
+
+def test_the_internal_api_answers_without_cors_headers(service: Service, configure: Any) -> None:
+    # Given a service configured for a browser origin
+    configure(CORS_ALLOW_ORIGIN="http://localhost:3000")
+    order = service.cart()
+    # Then the public API's answers carry it, the internal API's never (no page may read them)
+    assert service.get(f"/orders/{order['id']}", bearer()).headers["Access-Control-Allow-Origin"]
+    assert "Access-Control-Allow-Origin" not in service.get(f"/Orders/{order['id']}", {}, api="internal").headers

@@ -108,9 +108,10 @@ def lambda_handler_for(
             }
         else:
             response = app.resolve(event, context)
-        # on every answer, refusals included: a browser reads no body without it
+        # on every answer of the public API, refusals included: a browser reads no body without
+        # it. Never on the internal API's: a browser has no business reading those.
         origin = settings().cors_allow_origin
-        if origin:
+        if origin and not is_internal(event):
             response.setdefault("multiValueHeaders", {})["Access-Control-Allow-Origin"] = [origin]
         return response
 

@@ -13,8 +13,9 @@ from pydantic_core import PydanticCustomError
 # Bodies are parsed with every number as Decimal (jsonio.loads), so strict Decimal accepts
 # JSON numbers and refuses strings; strict str refuses numbers for ids and tokens.
 Money = Annotated[Decimal, Strict(), Field(allow_inf_nan=False, max_digits=12)]
-UserId = Annotated[str | None, Strict(), Field(default=None, max_length=128)]
-# A guest token is a bearer credential: kept out of repr, which Powertools logs at DEBUG.
+# A guest token is a bearer credential, and so is a userId sent without a token (an anonymous
+# customer id): both kept out of repr, which Powertools logs at DEBUG.
+UserId = Annotated[str | None, Strict(), Field(default=None, max_length=128, repr=False)]
 GuestToken = Annotated[str | None, Strict(), Field(default=None, max_length=256, repr=False)]
 
 
@@ -37,9 +38,12 @@ class CheckoutRequest(_Body):
 
 
 def _email(value: str) -> str:
+    """An email address, in lower case: the Waitlist service's retry of the same customer is
+    the same owner whatever the case it writes."""
+    value = value.strip()
     if not _EMAIL.fullmatch(value):
         raise PydanticCustomError("email", "must be an email address")
-    return value
+    return value.lower()
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")

@@ -42,6 +42,7 @@ def migrate(
     migrations: list[Migration] | None = None,
     *,
     statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int = 10_000,
 ) -> list[str]:
     """Apply the pending migrations; returns the versions applied now."""
     migrations = available() if migrations is None else migrations
@@ -51,6 +52,10 @@ def migrate(
             # for this transaction only (a session SET would pin an RDS Proxy connection)
             connection.execute("SELECT set_config('statement_timeout', %s, true)", (str(statement_timeout_ms),))
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        # a migration that waits behind a long transaction for a table's lock would queue every
+        # request of the live release behind it: give up instead (the deploy fails, and can be
+        # retried). Set after the advisory lock, for which a racing deploy may wait its turn.
+        connection.execute("SELECT set_config('lock_timeout', %s, true)", (str(lock_timeout_ms),))
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         connection.execute(
             f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations ("

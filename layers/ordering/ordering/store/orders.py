@@ -274,8 +274,9 @@ WITH placed AS (
     VALUES (%(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', %(price)s, 1, %(now)s, %(now)s)
     RETURNING id
 )
-INSERT INTO bc_ordering.order_items (id, order_id, order_live, seat_id, price, concert_event_id, created_at)
-SELECT %(item_id)s, placed.id, true, %(seat_id)s, %(price)s, %(concert_event_id)s, %(now)s FROM placed
+INSERT INTO bc_ordering.order_items
+    (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
+SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, %(price)s, %(concert_event_id)s, %(now)s FROM placed
 RETURNING order_id
 """
 

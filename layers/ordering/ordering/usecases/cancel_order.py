@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from ordering.config import settings
 from ordering.domain import rules
 from ordering.domain.errors import ServiceUnavailable
 from ordering.domain.identity import Caller
@@ -18,10 +17,11 @@ _ATTEMPTS = 3
 
 
 def cancel_order(caller: Caller, order_id: UUID, *, now: datetime | None = None) -> Order:
-    """The owner cancels on the public API; a platform service (the internal API, or a
-    service-role token) cancels any order. Cancelling a cancelled order changes nothing."""
+    """The owner cancels on the public API; a platform service cancels any order through the
+    internal API (a service-role token on the public API reads any order, but cancels none).
+    Cancelling a cancelled order changes nothing."""
     now = now or utc_now()
-    by_service = rules.is_platform_service(caller, settings().service_roles)
+    by_service = caller.internal
     for _ in range(_ATTEMPTS):
         with session() as connection:
             cancelled = orders.cancel(connection, caller=caller, order_id=order_id, by_service=by_service, now=now)

@@ -25,6 +25,11 @@ ALTER TABLE bc_ordering.orders ADD CONSTRAINT orders_one_owner
 -- the Waitlist service for a seat it allots, directly in pending
 ALTER TABLE bc_ordering.orders
     ADD COLUMN origin text NOT NULL DEFAULT 'cart' CHECK (origin IN ('cart', 'waitlist'));
+-- a waitlist order is one seat, placed in pending: never a cart
+ALTER TABLE bc_ordering.orders ADD CONSTRAINT orders_waitlist_is_one_seat_never_a_draft
+    CHECK (origin = 'cart' OR (state <> 'draft' AND item_count = 1));
+-- lets items reference (id, origin), so that their rules can depend on their order's origin
+ALTER TABLE bc_ordering.orders ADD CONSTRAINT orders_id_origin UNIQUE (id, origin);
 ALTER TABLE bc_ordering.orders
     ADD COLUMN cancel_reason text
         CHECK (cancel_reason IN ('customer', 'service', 'payment-failed', 'reservation-expired'));
@@ -34,12 +39,18 @@ ALTER TABLE bc_ordering.orders DROP CONSTRAINT orders_total_matches_emptiness;
 ALTER TABLE bc_ordering.orders ADD CONSTRAINT orders_total_matches_emptiness
     CHECK ((item_count = 0) = (total_amount = 0) OR origin = 'waitlist');
 
--- a waitlist item holds no reservation; every other item does, and costs more than zero.
+-- a waitlist item holds no reservation and may cost 0; every other item holds one and costs
+-- more than zero. Items copy their order's origin (kept equal by the foreign key) to say so.
 -- "A seat in at most one live order" (order_items_seat_in_one_live_order) holds for both.
+ALTER TABLE bc_ordering.order_items ADD COLUMN order_origin text NOT NULL DEFAULT 'cart';
+ALTER TABLE bc_ordering.order_items ADD CONSTRAINT order_items_order_origin
+    FOREIGN KEY (order_id, order_origin) REFERENCES bc_ordering.orders (id, origin);
 ALTER TABLE bc_ordering.order_items ALTER COLUMN reservation_id DROP NOT NULL;
+ALTER TABLE bc_ordering.order_items ADD CONSTRAINT order_items_reservation_unless_waitlist
+    CHECK ((order_origin = 'waitlist') = (reservation_id IS NULL));
 ALTER TABLE bc_ordering.order_items DROP CONSTRAINT order_items_price_check;
 ALTER TABLE bc_ordering.order_items ADD CONSTRAINT order_items_price
-    CHECK (price > 0 OR (reservation_id IS NULL AND price >= 0));
+    CHECK (price > 0 OR (order_origin = 'waitlist' AND price = 0));
 
 -- the concert, where truly known: the waitlist's concertEventId, reservation-expired's
 -- (reservation-created's eventId is a message id, never this)
