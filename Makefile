@@ -52,8 +52,11 @@ test: lint typecheck validate build unit
 build: $(SAM_VENV)/.installed
 	$(SAM) build --template template.yaml
 
+# deploy/$(ENV).parameters holds the stack's surroundings (copy deploy/example.parameters); the
+# stage is always named here, so overrides given on the command line cannot lose it
 deploy: build
-	$(SAM) deploy --config-env $(ENV)
+	@test -f deploy/$(ENV).parameters || { echo "deploy/$(ENV).parameters is missing: copy deploy/example.parameters and fill it in"; exit 2; }
+	$(SAM) deploy --config-env $(ENV) --parameter-overrides $$(grep -v '^#' deploy/$(ENV).parameters | grep . | tr '\n' ' ') Stage=$(ENV)
 
 bench: setup
 	$(BIN)/python -m bench

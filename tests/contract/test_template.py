@@ -71,7 +71,8 @@ def test_every_function_has_a_log_group_with_retention_and_alarms(template: dict
 
 def test_failures_conflicts_and_5xx_raise_alarms(template: dict[str, Any]) -> None:
     metrics = {a["Properties"]["MetricName"] for a in _of_type(template, "AWS::CloudWatch::Alarm").values()}
-    assert {"DeadLetters", "OrderConflicts", "5XXError", "ApproximateNumberOfMessagesVisible"} <= metrics
+    expected = {"DeadLetters", "OrderConflicts", "5XXError", "OffsetLag", "Latency", "DatabaseConnectionsBorrowLatency"}
+    assert expected <= metrics
 
 
 def test_every_msk_source_reports_partial_failures_retries_bisects_and_has_a_destination(
@@ -88,9 +89,37 @@ def test_every_msk_source_reports_partial_failures_retries_bisects_and_has_a_des
         assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert source["BisectBatchOnFunctionError"] is True
         assert 0 < source["MaximumRetryAttempts"] <= 10
-        assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "ConsumerFailureQueue.Arn"}
-        assert source["ConsumerGroupId"].startswith("ordering-")
+        # S3 keeps the failed batch's payloads; SQS would keep only their coordinates
+        assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "ConsumerFailureBucket.Arn"}
         assert source["ProvisionedPollerConfig"]["MinimumPollers"] >= 1
+        assert source["StartingPosition"] == {"Ref": "KafkaStartingPosition"}
+    assert template["Parameters"]["KafkaStartingPosition"]["Default"] == "LATEST"
+
+
+def test_every_event_source_mapping_has_a_consumer_group_of_its_own(template: dict[str, Any]) -> None:
+    # A group id shared by two mappings (of one function or of two stages in one account) makes
+    # them fight over the partitions of one group: each mapping gets its own, with its stage.
+    for name, function in _of_type(template, "AWS::Serverless::Function").items():
+        groups = [
+            event["Properties"]["ConsumerGroupId"]["Fn::Sub"]
+            for event in (function["Properties"].get("Events") or {}).values()
+            if event["Type"] == "MSK"
+        ]
+        granted = [
+            resource["Fn::Sub"][0].rpartition("/")[2]
+            for statement in function["Properties"]["Policies"][0]["Statement"]
+            if "kafka-cluster:AlterGroup" in statement["Action"]
+            for resource in statement["Resource"]
+        ]
+        assert sorted(groups) == sorted(granted), name
+        assert all("${Stage}" in group for group in groups), name
+    every = [
+        event["Properties"]["ConsumerGroupId"]["Fn::Sub"]
+        for function in _of_type(template, "AWS::Serverless::Function").values()
+        for event in (function["Properties"].get("Events") or {}).values()
+        if event["Type"] == "MSK"
+    ]
+    assert len(every) == len(set(every)) == 5
 
 
 def test_the_data_stores_admit_only_the_functions(template: dict[str, Any]) -> None:
@@ -130,6 +159,39 @@ def test_migrations_run_on_deploy_through_a_custom_resource(template: dict[str, 
     assert migrations["Properties"]["ServiceToken"] == {"Fn::GetAtt": "MigrateFunction.Arn"}
     assert migrations["Properties"]["LayerVersion"] == {"Ref": "OrderingLayer"}
     assert migrations["DependsOn"] == "DatabaseProxyTargetGroup"
+    # CloudFormation waits for the answer a little longer than the function may run, not an hour
+    timeout = template["Resources"]["MigrateFunction"]["Properties"]["Timeout"]
+    assert timeout < migrations["Properties"]["ServiceTimeout"] <= timeout + 60
+
+
+def test_no_function_runs_new_code_before_its_migrations(template: dict[str, Any]) -> None:
+    for name, function in _of_type(template, "AWS::Serverless::Function").items():
+        if name != "MigrateFunction":
+            assert function.get("DependsOn") == "Migrations", name
+
+
+# What each engine offers (CreateServerlessCache, CreateDBCluster): no linter checks the values.
+ENGINE_MAJOR_VERSIONS = {"valkey": {"7", "8"}, "redis": {"7"}, "aurora-postgresql": {"13", "14", "15", "16", "17"}}
+
+
+def test_the_engine_versions_named_exist(template: dict[str, Any]) -> None:
+    cache = template["Resources"]["Cache"]["Properties"]
+    assert cache["MajorEngineVersion"] in ENGINE_MAJOR_VERSIONS[cache["Engine"]]
+    cluster = template["Resources"]["DatabaseCluster"]["Properties"]
+    assert cluster["EngineVersion"].split(".")[0] in ENGINE_MAJOR_VERSIONS[cluster["Engine"]]
+
+
+def test_deploys_are_versioned_behind_an_alias_and_name_their_stage(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["AutoPublishAlias"] == "live"
+    # no implicit extra API stage "Stage" (SAM adds one when OpenApiVersion is unset)
+    assert template["Globals"]["Api"]["OpenApiVersion"].startswith("3.")
+    assert "Default" not in template["Parameters"]["Stage"]
+
+
+def test_prod_has_a_failover_instance(template: dict[str, Any]) -> None:
+    replica = template["Resources"]["DatabaseReplicaInstance"]
+    assert replica["Condition"] == "IsProd"
+    assert replica["Properties"]["DBClusterIdentifier"] == {"Ref": "DatabaseCluster"}
 
 
 def test_the_api_throttles_logs_access_and_allows_cors(template: dict[str, Any]) -> None:
