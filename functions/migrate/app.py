@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ordering.coldstart import imports_done
 from ordering.custom_resource import respond
 from ordering.observability import logger
+from ordering.store.db import invocation_deadline
 from ordering.usecases.migrate_schema import migrate_schema
 
 PHYSICAL_ID = "bc_ordering-schema"
@@ -21,7 +22,8 @@ PHYSICAL_ID = "bc_ordering-schema"
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     physical_id = event.get("PhysicalResourceId") or PHYSICAL_ID
     try:
-        applied = migrate_schema() if event["RequestType"] in ("Create", "Update") else []
+        with invocation_deadline(context):
+            applied = migrate_schema() if event["RequestType"] in ("Create", "Update") else []
     except Exception as exc:
         logger.exception("migration failed; the schema is left as it was")
         respond(event, status="FAILED", physical_resource_id=physical_id, reason=f"{type(exc).__name__}: {exc}")

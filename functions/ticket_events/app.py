@@ -13,6 +13,7 @@ from ordering.events.consumer import TopicHandler, consume
 from ordering.events.msk import BatchResponse
 from ordering.events.tickets import TICKET_ISSUED
 from ordering.observability import logger, metrics
+from ordering.store.db import invocation_deadline
 
 HANDLERS: dict[str, TopicHandler[Any]] = {"ticket-issued": TICKET_ISSUED}
 
@@ -20,7 +21,8 @@ HANDLERS: dict[str, TopicHandler[Any]] = {"ticket-issued": TICKET_ISSUED}
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
-    return consume(event, HANDLERS)
+    with invocation_deadline(context):
+        return consume(event, HANDLERS)
 
 
 imports_done()

@@ -50,4 +50,4 @@ def handler(function: Function) -> Handler:
 
 
 def invoke(function: Function, event: dict[str, Any]) -> Any:
-    return handler(function)(event, LocalContext(function.name))
+    return handler(function)(event, LocalContext(function.name, timeout_s=function.timeout_s))

@@ -57,6 +57,7 @@ class Function:
     environment: dict[str, str]
     routes: list[Route] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    timeout_s: float = 3.0  # Lambda's default, when the template sets none
 
     @property
     def module_path(self) -> Path:
@@ -126,6 +127,7 @@ def load(root: Path) -> list[Function]:
                 environment=environment,
                 routes=routes,
                 topics=topics,
+                timeout_s=float(properties.get("Timeout", global_function.get("Timeout", 3))),
             )
         )
     return functions

@@ -17,6 +17,7 @@ from ordering.domain.identity import Caller
 from ordering.domain.order import Order
 from ordering.http import jsonio
 from ordering.observability import logger
+from ordering.store.db import invocation_deadline
 
 JSON = "application/json"
 
@@ -107,7 +108,8 @@ def lambda_handler_for(
                 "isBase64Encoded": False,
             }
         else:
-            response = app.resolve(event, context)
+            with invocation_deadline(context):
+                response = app.resolve(event, context)
         # on every answer of the public API, refusals included: a browser reads no body without
         # it. Never on the internal API's: a browser has no business reading those.
         origin = settings().cors_allow_origin

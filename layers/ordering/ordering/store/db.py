@@ -8,18 +8,83 @@ case that needs more pipelines them inside one transaction (see repositories).
 
 from __future__ import annotations
 
+import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import psycopg
+from psycopg.abc import PQGen
 from psycopg.conninfo import make_conninfo
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
 
 _local = threading.local()
+RV = TypeVar("RV")
+
+
+class _Bounded(psycopg.Connection[Any]):
+    """A connection whose every wait on the server ends by the invocation's deadline.
+
+    A frozen database (a hung proxy, a failover under way) keeps the socket open and answers
+    nothing: TCP keepalives and tcp_user_timeout see a healthy peer, and a statement_timeout is
+    the server's to enforce. Without a bound of its own the request would wait past the
+    function's timeout, which API Gateway answers with a 502 and no log line of ours."""
+
+    deadline: float | None = None
+
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        if self.deadline is not None:
+            left = max(self.deadline - time.monotonic(), 0.0)
+            timeout = left if timeout is None else min(timeout, left)
+        return super().wait(gen, interval=interval, timeout=timeout)
+
+
+class _RemainingTime(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+# What an invocation keeps for itself past its deadline: time to answer 503 and flush its logs.
+_MARGIN_S, _MARGIN_SHARE = 0.5, 0.1
+
+
+@contextmanager
+def invocation_deadline(context: _RemainingTime | None) -> Iterator[None]:
+    """Bound every database wait of this invocation by the time Lambda gives it, less a margin,
+    so that an overloaded or frozen database ends in a 503 (or a batch item failure), never in
+    the function's timeout."""
+    remaining_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    _local.deadline = (
+        time.monotonic() + remaining_s - max(_MARGIN_S, remaining_s * _MARGIN_SHARE)
+        if remaining_s is not None
+        else None
+    )
+    try:
+        yield
+    finally:
+        _local.deadline = None
+
+
+def _seconds_left() -> float | None:
+    deadline: float | None = getattr(_local, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _is_alive(connection: psycopg.Connection[Any]) -> bool:
+    """Whether a reused idle connection still has its server. An idle connection has nothing to
+    read; a readable socket means the server (RDS Proxy's IdleClientTimeout, a failover,
+    pg_terminate_backend) has closed it, or had something to say that a fresh connection will
+    not miss. One poll of the socket, no round trip."""
+    if connection.closed or connection.broken:
+        return False
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _conninfo(*, refresh_secret: bool = False) -> str:
@@ -53,13 +118,24 @@ def _connect() -> psycopg.Connection[Any]:
             # Through RDS Proxy (no DATABASE_URL) the proxy's InitQuery sets the timeout instead:
             # a session setting sent by the client would pin the connection to one backend.
             conninfo = make_conninfo(conninfo, options=f"-c statement_timeout={config.db_statement_timeout_ms}")
-        return psycopg.connect(
+        left = _seconds_left()
+        # libpq counts connect_timeout in whole seconds, 2 at the least
+        connect_timeout = config.db_connect_timeout_s
+        if left is not None:
+            connect_timeout = max(2, min(connect_timeout, int(left)))
+        return _Bounded.connect(
             conninfo,
             autocommit=True,
-            connect_timeout=config.db_connect_timeout_s,
+            connect_timeout=connect_timeout,
             # Unnamed statements only: RDS Proxy pins a session that prepares named statements.
             prepare_threshold=None,
             application_name="ordering",
+            # a peer that vanished (no FIN: a failover, a dropped route) is noticed within seconds
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=2,
+            tcp_user_timeout=config.db_connect_timeout_s * 1000,
         )
 
     try:
@@ -87,10 +163,17 @@ def session() -> Iterator[psycopg.Connection[Any]]:
         if getattr(_local, "settings", None) is not settings():
             discard_connection()
             connection = None
-        if connection is None or connection.closed or connection.broken:
+        if connection is not None and not _is_alive(connection):
+            discard_connection()
+            connection = None
+        if connection is None:
             connection = _local.connection = _connect()
             _local.settings = settings()
+        if isinstance(connection, _Bounded):
+            connection.deadline = getattr(_local, "deadline", None)
         yield connection
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         discard_connection()
+        if isinstance(exc, psycopg.errors._WaitTimeout):
+            raise ServiceUnavailable("database did not answer before the invocation's deadline") from exc
         raise ServiceUnavailable("database unavailable") from exc
