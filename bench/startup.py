@@ -21,11 +21,10 @@ from tests.support import ROOT, current_build
 RUNS = 11
 # What every API function takes from its dependencies. `import pydantic` alone would be no
 # floor: pydantic loads lazily, and BaseModel (which validation needs) is most of its cost.
-# PyJWT is not among them: tokens are verified with the standard library (http/identity.py).
 DEPENDENCIES = (
     "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
     "from pydantic import BaseModel\n"
-    "import psycopg, redis"
+    "import jwt, psycopg, redis"
 )
 
 _TIMED_IMPORT = """

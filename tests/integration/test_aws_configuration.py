@@ -13,7 +13,9 @@ from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
 from ordering.config import settings
+from ordering.secrets import forget_secrets
 from ordering.store.db import discard_connection
+from ordering_local.embedded import _free_port
 from tests.support import JWT_SECRET, Service, bearer
 
 
@@ -46,8 +48,10 @@ def aws_configuration(
     monkeypatch.setenv("JWT_SECRET_ARN", jwt_secret)
     settings.cache_clear()
     discard_connection()
+    forget_secrets()  # a new execution environment
     yield {"database": database_secret, "jwt": jwt_secret}
     discard_connection()
+    forget_secrets()
     monkeypatch.undo()
     settings.cache_clear()
 
@@ -72,8 +76,9 @@ def test_a_rotated_database_user_is_read_again_after_the_login_fails(
 
     current = secret_json(aws_configuration["database"])
     stale = {**current, "username": "rotated_away"}
+    forget_secrets()
     secrets_manager.put_secret_value(SecretId=aws_configuration["database"], SecretString=json.dumps(stale))
-    secret_json(aws_configuration["database"], refresh=True)  # what it cached
+    secret_json(aws_configuration["database"])  # what it cached
     secrets_manager.put_secret_value(SecretId=aws_configuration["database"], SecretString=json.dumps(current))
     discard_connection()
 
@@ -83,3 +88,34 @@ def test_a_rotated_database_user_is_read_again_after_the_login_fails(
     # Then the failed login made it read the secret again, and the request went through
     assert (reply.status, reply.error) == (404, "Order not found")
     assert secret_json(aws_configuration["database"])["username"] == current["username"]
+
+
+def test_a_rotated_signing_key_is_read_again_without_a_cold_start(
+    service: Service, aws_configuration: dict[str, str], secrets_manager: Any
+) -> None:
+    # Given a warm function that verified tokens with the identity service's key
+    order = service.cart()
+    assert service.get(f"/orders/{order['id']}", bearer()).status == 200
+
+    # When the identity service rotates its key and signs with the new one
+    new_key = "the-identity-services-rotated-signing-key-0123456789abcdef0123"
+    secrets_manager.put_secret_value(SecretId=aws_configuration["jwt"], SecretString=new_key)
+    reply = service.get(f"/orders/{order['id']}", bearer(secret=new_key))
+
+    # Then the token that did not verify made it read the key again, in the same environment
+    assert reply.status == 200, reply.body
+    # and a token of the old key is now refused
+    assert service.get(f"/orders/{order['id']}", bearer()).status == 401
+
+
+def test_secrets_manager_out_of_reach_is_a_503_not_a_timeout(
+    service: Service, aws_configuration: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cold function whose Secrets Manager endpoint does not answer
+    forget_secrets()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{_free_port()}")
+    with mock_aws(config={"core": {"passthrough": {"urls": [r"http://127\.0\.0\.1:.*"]}}}):
+        # When a request needs the signing key
+        reply = service.get("/orders/00000000-0000-4000-8000-000000000000", bearer())
+    # Then the caller is told the service is unavailable (and may retry)
+    assert (reply.status, reply.error) == (503, "Service unavailable")
