@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass
 from typing import Any, TypedDict
+
+from aws_lambda_powertools.utilities.data_classes import KafkaEvent
+from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 
 class ItemIdentifier(TypedDict):
@@ -36,30 +38,33 @@ def batch_item_failure(topic: str, partition: int, offset: int) -> BatchItemFail
     return {"itemIdentifier": {"partition": f"{topic}-{partition}", "offset": offset}}
 
 
-def _b64(value: Any) -> bytes | None:
-    if value is None:
+def _decoded(record: KafkaEventRecord, part: str) -> bytes | None:
+    """A record's key or value as bytes. A value that is not base64 is still a record: it is
+    handed on as its raw text and refused (kept as a dead letter) where it is parsed."""
+    encoded = record.get(part)
+    if encoded is None:
         return None
     try:
-        return base64.b64decode(value, validate=True)
+        decoded: bytes | None = record.decoded_key if part == "key" else record.decoded_value
     except (binascii.Error, TypeError, ValueError):
-        # an undecodable value is still a record: it is handed on as raw bytes and refused there
-        return str(value).encode("utf-8", "replace")
+        return str(encoded).encode("utf-8", "replace")
+    return decoded
 
 
 def records(event: dict[str, Any]) -> list[KafkaRecord]:
-    """Every record of an MSK event, in partition order."""
-    found: list[KafkaRecord] = []
-    for batch in (event.get("records") or {}).values():
-        for raw in batch:
-            found.append(
-                KafkaRecord(
-                    topic=str(raw["topic"]),
-                    partition=int(raw["partition"]),
-                    offset=int(raw["offset"]),
-                    key=_b64(raw.get("key")),
-                    value=_b64(raw.get("value")),
-                    timestamp=raw.get("timestamp"),
-                )
-            )
+    """Every record of an MSK event (read with Powertools' KafkaEvent), in partition order."""
+    if not event.get("records"):
+        return []
+    found = [
+        KafkaRecord(
+            topic=record.topic,
+            partition=int(record.partition),
+            offset=int(record.offset),
+            key=_decoded(record, "key"),
+            value=_decoded(record, "value"),
+            timestamp=record.get("timestamp"),
+        )
+        for record in KafkaEvent(event).records
+    ]
     found.sort(key=lambda record: (record.topic, record.partition, record.offset))
     return found

@@ -1,17 +1,20 @@
-"""JSON with money as exact decimals: parsed into Decimal, written as numbers with two places."""
+"""JSON with money as exact decimals: parsed into Decimal, written as numbers with two places.
+
+simplejson writes the replies: the standard library's encoder cannot write a Decimal as a JSON
+number (it would be a float or a string), and simplejson's RawJSON can.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import simplejson
+
 CENTS = Decimal("0.01")
-_encode_string = json.encoder.encode_basestring
 
 
 def loads(text: str | bytes) -> Any:
@@ -23,42 +26,20 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dumps(value: Any) -> str:
-    """Like json.dumps, but Decimal is written as a number with two places (`50.00`)."""
-    return _text(value)
-
-
-def _text(value: Any) -> str:
-    # One lookup by exact type instead of a chain of isinstance checks: every API response
-    # goes through here, and the chain took a third of its time.
-    write = _WRITERS.get(type(value))
-    if write is not None:
-        return write(value)
-    if isinstance(value, Enum):
-        return _text(value.value)
-    for kind, write in _WRITERS.items():  # subclasses of the types above (OrderedDict, …)
-        if isinstance(value, kind):
-            return write(value)
+def _json_form(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return simplejson.RawJSON(str(value.quantize(CENTS)))
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def _object(value: dict[Any, Any]) -> str:
-    return "{" + ",".join([_encode_string(str(key)) + ":" + _text(item) for key, item in value.items()]) + "}"
-
-
-def _array(value: list[Any] | tuple[Any, ...]) -> str:
-    return "[" + ",".join([_text(item) for item in value]) + "]"
-
-
-_WRITERS: dict[type, Callable[[Any], str]] = {
-    str: _encode_string,
-    type(None): lambda _: "null",
-    bool: lambda value: "true" if value else "false",
-    int: str,
-    Decimal: lambda value: str(value.quantize(CENTS)),
-    UUID: lambda value: f'"{value}"',
-    datetime: lambda value: _encode_string(timestamp(value)),
-    dict: _object,
-    list: _array,
-    tuple: _array,
-}
+def dumps(value: Any) -> str:
+    """JSON text, compact; Decimal is written as a number with two places (`50.00`), ids as
+    strings, timestamps in UTC."""
+    text: str = simplejson.dumps(
+        value, default=_json_form, use_decimal=False, separators=(",", ":"), ensure_ascii=False
+    )
+    return text
