@@ -93,3 +93,21 @@ def test_the_owner_or_a_platform_service_cancels_a_draft_or_pending_order() -> N
         404, "Order not found",
     )  # fmt: skip
     assert _refused(lambda: check_cancel(ana, None, by_service=True))[0] == 404
+
+
+def test_a_wrong_environment_is_refused_naming_the_variable() -> None:
+    # Given environments a deployer could get wrong; When they are read; Then each names its problem
+    from ordering.config import ConfigurationError, Settings
+
+    base = {"DATABASE_URL": "postgresql:///x"}
+    for env, problem in [
+        ({**base, "MAX_SEATS_PER_ORDER": "0"}, "MAX_SEATS_PER_ORDER"),
+        ({**base, "JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
+        ({**base, "ANONYMOUS_USER_IDS": "maybe"}, "ANONYMOUS_USER_IDS"),
+        ({"DATABASE_HOST": "proxy"}, "DATABASE_SECRET_ARN"),
+    ]:
+        with pytest.raises(ConfigurationError, match=problem):
+            Settings.from_env(env)
+    # and empty values count as unset, as SAM's empty defaults leave them
+    read = Settings.from_env({**base, "JWT_SECRET": "", "SERVICE_ROLES": "a, b", "RESERVATION_CREATED_TOPIC": "rc"})
+    assert (read.jwt_secret, read.service_roles, read.topic("reservation-created")) == (None, {"a", "b"}, "rc")

@@ -1,114 +1,98 @@
-"""Settings, read once from the environment on first use and validated (never at import time)."""
+"""Settings: one validated pydantic model, read from the environment on first use (never at
+import time). A variable left empty counts as unset, as SAM's empty defaults leave them."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigurationError(RuntimeError):
     """The function's environment is incomplete or wrong: a deploy-time mistake."""
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    database_url: str | None
+Positive = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(None, alias="DATABASE_URL")
     # in AWS: RDS Proxy's endpoint, and the secret RDS manages for the cluster's user
-    database_host: str | None
-    database_port: int
-    database_name: str
-    database_sslmode: str
-    database_secret_arn: str | None
-    redis_url: str | None
-    redis_key_prefix: str
-    jwt_secret: str | None
-    jwt_secret_arn: str | None
-    jwt_issuer: str
-    jwt_audience: str
-    jwt_algorithm: str
-    service_roles: frozenset[str]
+    database_host: str | None = Field(None, alias="DATABASE_HOST")
+    database_port: Positive = Field(5432, alias="DATABASE_PORT")
+    database_name: str = Field("ordering", alias="DATABASE_NAME")
+    database_sslmode: str = Field("prefer", alias="DATABASE_SSLMODE")
+    database_secret_arn: str | None = Field(None, alias="DATABASE_SECRET_ARN")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    redis_key_prefix: str = Field("ordering:", alias="REDIS_KEY_PREFIX")
+    jwt_secret: str | None = Field(None, alias="JWT_SECRET", repr=False)
+    jwt_secret_arn: str | None = Field(None, alias="JWT_SECRET_ARN")
+    jwt_issuer: str = Field("SpecKit.Identity", alias="JWT_ISSUER")
+    jwt_audience: str = Field("SpecKit.Services", alias="JWT_AUDIENCE")
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field("HS256", alias="JWT_ALGORITHM")
+    service_roles: frozenset[str] = Field(frozenset({"fulfillment", "service"}), alias="SERVICE_ROLES")
     # ANONYMOUS_USER_IDS=accept|refuse: a body `userId` without a token (the web frontend's
     # per-session UUID) is an anonymous customer id, or 401
-    accept_anonymous_user_ids: bool
-    currency: str
-    max_seats_per_order: int
-    db_connect_timeout_s: int
-    db_statement_timeout_ms: int
-    redis_timeout_s: float
-    redis_retry_after_s: float
-    max_body_bytes: int
-    cors_allow_origin: str | None
+    anonymous_user_ids: Literal["accept", "refuse"] = Field("accept", alias="ANONYMOUS_USER_IDS")
+    currency: str = Field("USD", alias="ORDER_CURRENCY")
+    max_seats_per_order: Positive = Field(10, alias="MAX_SEATS_PER_ORDER")
+    db_connect_timeout_s: Positive = Field(3, alias="DB_CONNECT_TIMEOUT_S")
+    db_statement_timeout_ms: Positive = Field(5000, alias="DB_STATEMENT_TIMEOUT_MS")
+    redis_timeout_s: Seconds = Field(0.25, alias="REDIS_TIMEOUT_S")
+    redis_retry_after_s: Seconds = Field(5.0, alias="REDIS_RETRY_AFTER_S")
+    max_body_bytes: Positive = Field(16384, alias="MAX_BODY_BYTES")
+    cors_allow_origin: str | None = Field(None, alias="CORS_ALLOW_ORIGIN")
     # Kafka topic names, when they differ from the platform's (RESERVATION_CREATED_TOPIC=…)
-    topic_names: Mapping[str, str]
+    topic_names: Mapping[str, str] = Field(default_factory=dict)
+
+    @property
+    def accept_anonymous_user_ids(self) -> bool:
+        return self.anonymous_user_ids == "accept"
 
     def topic(self, name: str) -> str:
         """The configured name of one of the platform's topics."""
         return self.topic_names.get(name, name)
 
+    @field_validator("service_roles", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(role.strip() for role in value.split(",") if role.strip())
+        return value
+
+    @field_validator("anonymous_user_ids", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _database_reachable(self) -> Settings:
+        if self.database_url is None and (self.database_secret_arn is None or self.database_host is None):
+            raise ValueError("DATABASE_URL, or DATABASE_HOST with DATABASE_SECRET_ARN, must be set")
+        return self
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        def integer(name: str, default: int, minimum: int = 1) -> int:
-            raw = env.get(name, "").strip() or str(default)
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-            if value < minimum:
-                raise ConfigurationError(f"{name} must be at least {minimum}")
-            return value
-
-        def decimal_seconds(name: str, default: float) -> float:
-            raw = env.get(name, "").strip() or str(default)
-            try:
-                return float(raw)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
-
-        def choice(name: str, allowed: tuple[str, ...]) -> str:
-            raw = env.get(name, "").strip().lower() or allowed[0]
-            if raw not in allowed:
-                raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
-            return raw
-
-        settings = cls(
-            database_url=env.get("DATABASE_URL") or None,
-            database_host=env.get("DATABASE_HOST") or None,
-            database_port=integer("DATABASE_PORT", 5432),
-            database_name=env.get("DATABASE_NAME") or "ordering",
-            database_sslmode=env.get("DATABASE_SSLMODE") or "prefer",
-            database_secret_arn=env.get("DATABASE_SECRET_ARN") or None,
-            redis_url=env.get("REDIS_URL") or None,
-            redis_key_prefix=env.get("REDIS_KEY_PREFIX", "ordering:"),
-            jwt_secret=env.get("JWT_SECRET") or None,
-            jwt_secret_arn=env.get("JWT_SECRET_ARN") or None,
-            jwt_issuer=env.get("JWT_ISSUER", "SpecKit.Identity"),
-            jwt_audience=env.get("JWT_AUDIENCE", "SpecKit.Services"),
-            jwt_algorithm=env.get("JWT_ALGORITHM", "HS256"),
-            service_roles=frozenset(
-                role.strip() for role in env.get("SERVICE_ROLES", "fulfillment,service").split(",") if role.strip()
-            ),
-            accept_anonymous_user_ids=choice("ANONYMOUS_USER_IDS", ("accept", "refuse")) == "accept",
-            currency=env.get("ORDER_CURRENCY", "").strip() or "USD",
-            max_seats_per_order=integer("MAX_SEATS_PER_ORDER", 10),
-            db_connect_timeout_s=integer("DB_CONNECT_TIMEOUT_S", 3),
-            db_statement_timeout_ms=integer("DB_STATEMENT_TIMEOUT_MS", 5000),
-            redis_timeout_s=decimal_seconds("REDIS_TIMEOUT_S", 0.25),
-            redis_retry_after_s=decimal_seconds("REDIS_RETRY_AFTER_S", 5.0),
-            max_body_bytes=integer("MAX_BODY_BYTES", 16384),
-            cors_allow_origin=env.get("CORS_ALLOW_ORIGIN") or None,
-            topic_names={
-                key.removesuffix("_TOPIC").lower().replace("_", "-"): value
-                for key, value in env.items()
-                if key.endswith("_TOPIC") and value
-            },
-        )
-        if settings.database_url is None and (settings.database_secret_arn is None or settings.database_host is None):
-            raise ConfigurationError("DATABASE_URL, or DATABASE_HOST with DATABASE_SECRET_ARN, must be set")
-        if settings.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
-            raise ConfigurationError("JWT_ALGORITHM must be one of HS256, HS384, HS512")
-        return settings
+        values: dict[str, Any] = {name: value for name, value in env.items() if value.strip()}
+        values["topic_names"] = {
+            name.removesuffix("_TOPIC").lower().replace("_", "-"): value
+            for name, value in values.items()
+            if name.endswith("_TOPIC")
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ConfigurationError(problems) from None
 
 
 @cache
