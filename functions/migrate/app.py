@@ -1,5 +1,6 @@
 """CloudFormation custom resource: applies the SQL migrations on Create and Update; Delete
-keeps the data. Always answers CloudFormation, so a bad migration fails the deploy."""
+keeps the data. Always answers CloudFormation (ordering.custom_resource), so that a bad
+migration, a broken import or a timeout fails the deploy at once."""
 
 import gc
 
@@ -7,29 +8,36 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from ordering.coldstart import imports_done
-from ordering.custom_resource import respond
-from ordering.observability import logger
-from ordering.store.db import invocation_deadline
-from ordering.usecases.migrate_schema import migrate_schema
+from ordering.custom_resource import answer_import_failure, handle
 
 PHYSICAL_ID = "bc_ordering-schema"
 
+try:
+    from ordering.coldstart import imports_done
+    from ordering.store.db import invocation_deadline
+    from ordering.usecases.migrate_schema import migrate_schema
+except Exception as exc:  # answered at the first invocation, instead of a deploy left waiting
+    _import_failure: Exception | None = exc
+    gc.enable()
+else:
+    _import_failure = None
 
-@logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
     physical_id = event.get("PhysicalResourceId") or PHYSICAL_ID
-    try:
-        with invocation_deadline(context):
-            applied = migrate_schema() if event["RequestType"] in ("Create", "Update") else []
-    except Exception as exc:
-        logger.exception("migration failed; the schema is left as it was")
-        respond(event, status="FAILED", physical_resource_id=physical_id, reason=f"{type(exc).__name__}: {exc}")
+    if _import_failure is not None:
+        answer_import_failure(event, _import_failure, physical_id)
         return
-    logger.info("migrations applied", request_type=event["RequestType"], applied=applied)
-    respond(event, status="SUCCESS", physical_resource_id=physical_id, data={"Applied": ",".join(applied) or "none"})
+
+    def work() -> dict[str, str]:
+        if event["RequestType"] not in ("Create", "Update"):
+            return {"Applied": "none"}  # Delete keeps the data
+        with invocation_deadline(context):
+            applied = migrate_schema()
+        return {"Applied": ",".join(applied) or "none"}
+
+    handle(event, context, work, physical_resource_id=physical_id)
 
 
-imports_done()
+if _import_failure is None:
+    imports_done()

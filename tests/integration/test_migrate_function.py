@@ -3,7 +3,9 @@ the migrations once, answers SUCCESS or FAILED at the response URL, and never ha
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,21 +20,30 @@ from ordering.config import settings
 from ordering.store.db import discard_connection
 from ordering.store.migrate import Migration, available, migrate
 from ordering_local.embedded import _free_port
-from ordering_local.invoke import invoke
-from tests.support import Service
+from ordering_local.invoke import LocalContext, invoke
+from tests.support import ROOT, Service
 
 
 class CloudFormation:
     """Stands in for the presigned S3 URL CloudFormation waits on: records every PUT."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse_first: int = 0) -> None:
         self.responses: list[dict[str, Any]] = []
+        self.refused = 0
         answers = self.responses
+        stack = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
                 length = int(self.headers["Content-Length"])
-                answers.append(json.loads(self.rfile.read(length)))
+                body = json.loads(self.rfile.read(length))
+                if stack.refused < refuse_first:  # S3 has a bad moment
+                    stack.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                answers.append(body)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -175,3 +186,59 @@ def test_a_changed_migration_is_refused(empty_database: str) -> None:
         edited = Migration(first.version, first.sql + "\n-- edited after it shipped\n")
         with pytest.raises(RuntimeError, match="was changed after it was applied"):
             migrate(connection, [edited])
+
+
+def _fresh_migrate_module() -> Any:
+    """The function's module imported anew, as a cold start does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("migrate_cold_start", ROOT / "functions/migrate/app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_function_that_does_not_import_fails_the_deploy_at_once(
+    cloudformation: CloudFormation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a release whose migration code does not import (a missing dependency, a syntax error)
+    monkeypatch.setitem(sys.modules, "ordering.usecases.migrate_schema", None)
+    module = _fresh_migrate_module()
+    # When CloudFormation invokes it
+    module.lambda_handler(cloudformation.event("Create"), LocalContext("MigrateFunction", timeout_s=300))
+    # Then it is told at once that the resource failed, and why
+    [answer] = cloudformation.responses
+    assert answer["Status"] == "FAILED"
+    assert "did not import" in answer["Reason"]
+
+
+def test_a_migration_that_runs_out_of_time_fails_the_deploy_before_the_function_times_out(
+    service: Service, cloudformation: CloudFormation, empty_database: str
+) -> None:
+    # Given another migrator holding the migrations' lock (a deploy racing this one, stuck)
+    from ordering.store.migrate import _LOCK_KEY
+
+    with psycopg.connect(empty_database, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        # When the function, with 7 s to live, waits for it
+        function = dataclasses.replace(_migrate_function(service), timeout_s=7.0)
+        invoke(function, cloudformation.event("Create"))
+    # Then CloudFormation was told it failed, and nothing was applied
+    [answer] = cloudformation.responses
+    assert answer["Status"] == "FAILED"
+    assert _tables(empty_database) == []
+
+
+def test_an_answer_that_does_not_reach_cloudformation_is_sent_again(service: Service, empty_database: str) -> None:
+    # Given a response URL that refuses the first PUT
+    stack = CloudFormation(refuse_first=1)
+    try:
+        # When the stack is created
+        invoke(_migrate_function(service), stack.event("Create"))
+    finally:
+        stack.server.shutdown()
+    # Then the answer was sent again, and arrived
+    assert stack.refused == 1
+    assert [answer["Status"] for answer in stack.responses] == ["SUCCESS"]
