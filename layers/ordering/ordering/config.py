@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -48,12 +49,27 @@ class Settings(BaseModel):
     redis_retry_after_s: Seconds = Field(5.0, alias="REDIS_RETRY_AFTER_S")
     max_body_bytes: Positive = Field(16384, alias="MAX_BODY_BYTES")
     cors_allow_origin: str | None = Field(None, alias="CORS_ALLOW_ORIGIN")
+    # how long the pruning function keeps each kind of row (days; abandoned carts: hours)
+    ledger_retention_days: Positive = Field(8, alias="LEDGER_RETENTION_DAYS")
+    reservation_retention_days: Positive = Field(7, alias="RESERVATION_RETENTION_DAYS")
+    dead_letter_retention_days: Positive = Field(30, alias="DEAD_LETTER_RETENTION_DAYS")
+    draft_retention_hours: Positive = Field(24, alias="DRAFT_RETENTION_HOURS")
     # Kafka topic names, when they differ from the platform's (RESERVATION_CREATED_TOPIC=…)
     topic_names: Mapping[str, str] = Field(default_factory=dict)
 
     @property
     def accept_anonymous_user_ids(self) -> bool:
         return self.anonymous_user_ids == "accept"
+
+    @property
+    def retention(self) -> dict[str, timedelta]:
+        """What the pruning function keeps, by kind of row (store/pruning.py)."""
+        return {
+            "consumed_events": timedelta(days=self.ledger_retention_days),
+            "reservations": timedelta(days=self.reservation_retention_days),
+            "dead_letters": timedelta(days=self.dead_letter_retention_days),
+            "abandoned_drafts": timedelta(hours=self.draft_retention_hours),
+        }
 
     def topic(self, name: str) -> str:
         """The configured name of one of the platform's topics."""
