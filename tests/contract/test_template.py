@@ -150,7 +150,8 @@ def test_aurora_serverless_behind_rds_proxy_with_a_managed_secret_and_tls(templa
     assert resources["DatabaseProxy"]["Properties"]["RequireTLS"] is True
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["DATABASE_HOST"] == {"Fn::GetAtt": "DatabaseProxy.Endpoint"}
-    assert environment["DATABASE_SSLMODE"] == "require"
+    assert environment["DATABASE_SSLMODE"] == "verify-full"
+    assert environment["DATABASE_SSLROOTCERT"].endswith(".crt")
     assert environment["REDIS_URL"]["Fn::Sub"].startswith("rediss://")
 
 
@@ -238,3 +239,22 @@ def test_each_api_serves_its_routes_and_no_other(template: dict[str, Any]) -> No
         ("PATCH", "/orders/{orderId}/cancel"),
     }
     assert "X-User-Id" in template["Resources"]["Api"]["Properties"]["Cors"]["AllowHeaders"]
+
+
+def test_only_the_migrations_use_the_clusters_master_user(template: dict[str, Any]) -> None:
+    master = {"Fn::GetAtt": "DatabaseCluster.MasterUserSecret.SecretArn"}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == {
+        "Ref": "ServiceDatabaseSecret"
+    }
+    readers = {
+        name
+        for name, statement in _statements(template)
+        if "secretsmanager:GetSecretValue" in _as_list(statement["Action"])
+        and master in _as_list(statement["Resource"])
+    }
+    assert readers == {"MigrateFunction", "DatabaseProxyRole"}
+    migrate = template["Resources"]["MigrateFunction"]["Properties"]["Environment"]["Variables"]
+    assert (migrate["DATABASE_SECRET_ARN"], migrate["SERVICE_DATABASE_SECRET_ARN"]) == (
+        master,
+        {"Ref": "ServiceDatabaseSecret"},
+    )

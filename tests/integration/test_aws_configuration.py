@@ -45,6 +45,9 @@ def aws_configuration(
     monkeypatch.setenv("DATABASE_PORT", str(database.get("port") or 5432))
     monkeypatch.setenv("DATABASE_NAME", str(database["dbname"]))
     monkeypatch.setenv("DATABASE_SECRET_ARN", database_secret)
+    # as template.yaml sets them (a Unix-domain socket here, where libpq uses no TLS)
+    monkeypatch.setenv("DATABASE_SSLMODE", "verify-full")
+    monkeypatch.setenv("DATABASE_SSLROOTCERT", "/etc/ssl/certs/ca-certificates.crt")
     monkeypatch.setenv("JWT_SECRET_ARN", jwt_secret)
     settings.cache_clear()
     discard_connection()
@@ -66,6 +69,11 @@ def test_the_functions_run_on_secrets_read_from_secrets_manager(
     # Then it is found
     assert reply.status == 200, reply.body
     assert reply.body["id"] == order["id"]
+    # over TLS that verifies the proxy's certificate (libpq skips TLS on this Unix socket)
+    from ordering.store.db import _conninfo
+
+    used = conninfo_to_dict(_conninfo())
+    assert (used["sslmode"], used["sslrootcert"]) == ("verify-full", "/etc/ssl/certs/ca-certificates.crt")
 
 
 def test_a_rotated_database_user_is_read_again_after_the_login_fails(

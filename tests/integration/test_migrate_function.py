@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import psycopg.conninfo
 import pytest
+from psycopg import sql
 
 from ordering.config import settings
 from ordering.store.db import discard_connection
@@ -242,3 +244,32 @@ def test_an_answer_that_does_not_reach_cloudformation_is_sent_again(service: Ser
     # Then the answer was sent again, and arrived
     assert stack.refused == 1
     assert [answer["Status"] for answer in stack.responses] == ["SUCCESS"]
+
+
+def test_the_service_user_reads_and_writes_rows_and_changes_no_schema(empty_database: str) -> None:
+    # Given the migrations applied by the cluster's master user, with the service's own user
+    user = f"ordering_service_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(empty_database, autocommit=True) as connection:
+        migrate(connection, service_role=(user, "service-password-1"))
+        migrate(connection, service_role=(user, "service-password-2"))  # a second deploy: still one role
+    as_service = psycopg.conninfo.make_conninfo(empty_database, user=user, password="service-password-2")
+    try:
+        with psycopg.connect(as_service, autocommit=True) as service:
+            # When it writes and reads rows, it may; when it changes the schema, it may not
+            service.execute(
+                "INSERT INTO bc_ordering.dead_letters (topic, kafka_partition, kafka_offset, reason)"
+                " VALUES ('t', 0, 1, 'test')"
+            )
+            assert service.execute("SELECT count(*) FROM bc_ordering.dead_letters").fetchone() == (1,)
+            for ddl in (
+                "CREATE TABLE bc_ordering.sneaky (id int)",
+                "DROP TABLE bc_ordering.dead_letters",
+                "ALTER TABLE bc_ordering.orders DROP CONSTRAINT orders_one_owner",
+                "TRUNCATE bc_ordering.orders",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    service.execute(ddl)
+    finally:
+        with psycopg.connect(empty_database, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(user)))
+            connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))

@@ -30,6 +30,10 @@ class Settings(BaseModel):
     database_name: str = Field("ordering", alias="DATABASE_NAME")
     database_sslmode: str = Field("prefer", alias="DATABASE_SSLMODE")
     database_secret_arn: str | None = Field(None, alias="DATABASE_SECRET_ARN")
+    # the CA bundle that verifies the proxy's certificate (with DATABASE_SSLMODE=verify-full)
+    database_sslrootcert: str | None = Field(None, alias="DATABASE_SSLROOTCERT")
+    # the migrations only: the service's own database user, which they create and grant DML to
+    service_database_secret_arn: str | None = Field(None, alias="SERVICE_DATABASE_SECRET_ARN")
     redis_url: str | None = Field(None, alias="REDIS_URL")
     redis_key_prefix: str = Field("ordering:", alias="REDIS_KEY_PREFIX")
     jwt_secret: str | None = Field(None, alias="JWT_SECRET", repr=False)

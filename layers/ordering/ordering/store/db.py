@@ -95,6 +95,7 @@ def _conninfo(*, refresh_secret: bool = False) -> str:
     from ordering.secrets import secret_json
 
     secret = secret_json(config.database_secret_arn, refresh=refresh_secret)
+    tls = {"sslrootcert": config.database_sslrootcert} if config.database_sslrootcert else {}
     return make_conninfo(
         host=config.database_host,
         port=config.database_port,
@@ -102,6 +103,7 @@ def _conninfo(*, refresh_secret: bool = False) -> str:
         user=secret["username"],
         password=secret["password"],
         sslmode=config.database_sslmode,
+        **tls,
     )
 
 

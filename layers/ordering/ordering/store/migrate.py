@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 SCHEMA = "bc_ordering"
 _LOCK_KEY = 0x0D_E2_1E_60  # any constant shared by every migrator of this schema
@@ -43,8 +44,11 @@ def migrate(
     *,
     statement_timeout_ms: int | None = None,
     lock_timeout_ms: int = 10_000,
+    service_role: tuple[str, str] | None = None,
 ) -> list[str]:
-    """Apply the pending migrations; returns the versions applied now."""
+    """Apply the pending migrations; returns the versions applied now. With `service_role`
+    (user, password), also make sure the service's own login exists with that password and may
+    read and write the schema's rows, and nothing more: no DDL, no other schema."""
     migrations = available() if migrations is None else migrations
     applied_now: list[str] = []
     with connection.transaction():
@@ -75,4 +79,24 @@ def migrate(
                 (migration.version, migration.checksum),
             )
             applied_now.append(migration.version)
+        if service_role is not None:
+            _grant_service_role(connection, *service_role)
     return applied_now
+
+
+def _grant_service_role(connection: psycopg.Connection[Any], user: str, password: str) -> None:
+    role = sql.Identifier(user)
+    exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+    # DDL takes no bind parameters; the password is quoted as a literal by psycopg
+    connection.execute(sql.SQL("{} ROLE {} WITH LOGIN PASSWORD {}").format(verb, role, sql.Literal(password)))
+    schema = sql.Identifier(SCHEMA)
+    for grant in (
+        "GRANT USAGE ON SCHEMA {schema} TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+        # tables of later migrations, created by the migrating user
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+    ):
+        connection.execute(sql.SQL(grant).format(schema=schema, role=role))
