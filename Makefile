@@ -6,6 +6,8 @@ VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
+# checkov, the template's security scanner, in its own environment for the same reason
+CHECKOV_VENV := .venv-checkov
 ENV ?= dev
 PORT ?= 5003
 # 0.0.0.0 to let the platform's containers reach the runner (README: Running beside the platform)
@@ -30,6 +32,12 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
 	touch $@
 
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+	touch $@
+
 run: setup
 	$(BIN)/ordering-local serve --host $(HOST) --port $(PORT)
 
@@ -40,9 +48,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy layers/ordering/ordering local functions tests bench
 
-validate: setup $(SAM_VENV)/.installed
+validate: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml --skip-download
 
 unit: setup
 	$(BIN)/pytest
@@ -62,4 +71,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .local .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .mypy_cache .ruff_cache
