@@ -6,6 +6,7 @@ invoke   invoke one function with an event file (like `sam local invoke -e`)
 token    print a JWT the local configuration accepts
 migrate  apply the SQL migrations
 env      print DATABASE_URL, REDIS_URL and JWT_SECRET as shell exports
+alarms   regenerate the functions' alarms in template.yaml from their one definition
 """
 
 from __future__ import annotations
@@ -163,6 +164,13 @@ def _env(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
+def _alarms(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.alarms import write
+
+    print("template.yaml: function alarms regenerated" if write(root) else "template.yaml: function alarms up to date")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="ordering-local", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -194,6 +202,7 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
     commands.add_parser("migrate", help="apply the SQL migrations").set_defaults(run=_migrate)
     commands.add_parser("env", help="print the local stores' URLs as exports").set_defaults(run=_env)
+    commands.add_parser("alarms", help="regenerate the functions' alarms in template.yaml").set_defaults(run=_alarms)
     return main_parser
 
 

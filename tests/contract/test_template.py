@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ordering_local import alarms
 from ordering_local.template import _CloudFormationLoader
 from tests.support import ROOT
 
@@ -52,6 +53,11 @@ def test_no_statement_grants_every_action_on_every_resource(template: dict[str, 
         resources = _as_list(statement.get("Resource", []))
         assert not any(a == "*" or a.endswith(":*") for a in actions), (name, statement)
         assert "*" not in resources, (name, statement)
+
+
+def test_the_function_alarms_are_the_ones_generated_from_their_one_definition() -> None:
+    text = (ROOT / "template.yaml").read_text()
+    assert alarms.current(text) == alarms.generated(text), "run `.venv/bin/ordering-local alarms`"
 
 
 def test_every_function_has_a_log_group_with_retention_and_alarms(template: dict[str, Any]) -> None:
