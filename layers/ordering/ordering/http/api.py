@@ -3,6 +3,8 @@ JSON shape of an order. A function's app.py adds its route and calls one use cas
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -132,7 +134,12 @@ def _refuse_before_routing(event: dict[str, Any]) -> tuple[int, str] | None:
     content_type = headers.get("content-type", JSON).split(";")[0].strip().lower()
     if content_type != JSON:
         return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"
-    if not event.get("isBase64Encoded") and not body.lstrip().startswith("{"):
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return HTTPStatus.BAD_REQUEST, "Request body must be JSON text in UTF-8"
+    if not body.lstrip().startswith("{"):
         return HTTPStatus.BAD_REQUEST, "Request body must be a JSON object"
     return None
 

@@ -18,8 +18,13 @@ CENTS = Decimal("0.01")
 
 
 def loads(text: str | bytes) -> Any:
-    """Numbers become Decimal (never a binary float), so a price arrives exactly as sent."""
-    return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    """Numbers become Decimal (never a binary float), so a price arrives exactly as sent. A
+    document nested deeper than the parser's recursion allows is invalid JSON, like any other."""
+    try:
+        return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except RecursionError:
+        document = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError("nested too deeply", document, 0) from None
 
 
 def timestamp(value: datetime) -> str:
