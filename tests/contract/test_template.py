@@ -239,6 +239,10 @@ def test_each_api_serves_its_routes_and_no_other(template: dict[str, Any]) -> No
         ("PATCH", "/orders/{orderId}/cancel"),
     }
     assert {(method, path) for api, method, path in routes if api == "Api"} == {
+        ("GET", "/cart"),
+        ("DELETE", "/cart/items/{seatId}"),
+        ("GET", "/health"),
+        ("GET", "/health/ready"),
         ("POST", "/cart/add"),
         ("POST", "/orders/checkout"),
         ("GET", "/orders/{orderId}"),

@@ -113,6 +113,16 @@ class ReservationCache:
         except (redis.RedisError, OSError) as exc:
             self._failed(action, exc)
 
+    def ping(self) -> str:
+        """`up`, `down`, or `not configured` (no REDIS_URL)."""
+        if self._client is None:
+            return "not configured"
+        try:
+            self._client.ping()
+        except (redis.RedisError, OSError):
+            return "down"
+        return "up"
+
     def get(self, reservation_id: UUID, seat_id: UUID) -> Reservation | None:
         """The reservation, if it is the one cached for the seat the request names."""
         cached = self._get(self._by_seat(seat_id))

@@ -106,6 +106,16 @@ class OrderNotFound(OrderingError):
     message = "Order not found"
 
 
+class CartNotFound(OrderingError):
+    status = 404
+    message = "Cart not found"
+
+
+class SeatNotInCart(OrderingError):
+    status = 404
+    message = "Seat is not in the cart"
+
+
 class OrderNotDraft(OrderingError):
     message = "Order is not in draft state"
 

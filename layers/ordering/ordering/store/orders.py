@@ -324,3 +324,41 @@ def live_holder(connection: psycopg.Connection[Any], seat_id: UUID) -> WaitlistH
         (seat_id,),
     ).fetchone()
     return WaitlistHolder(row[0], row[1], row[2]) if row else None
+
+
+def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | None:
+    """The owner's cart (its one draft order), with its items."""
+    return order_from_rows(
+        connection.execute(
+            _ORDER_ROWS + " WHERE o.owner_key = %s AND o.state = 'draft' ORDER BY i.created_at, i.id", (owner_key,)
+        ).fetchall()
+    )
+
+
+# Takes the seat out of the owner's cart under the cart's row lock, and returns the cart with
+# the items it keeps (none, when it was the last: the cart stays, empty, at 0.00). The deleted
+# item frees the seat at once (order_items_seat_in_one_live_order).
+_REMOVE_ITEM = f"""
+WITH cart AS (
+    SELECT id FROM bc_ordering.orders WHERE owner_key = %(owner_key)s AND state = 'draft' FOR UPDATE
+), removed AS (
+    DELETE FROM bc_ordering.order_items i USING cart
+    WHERE i.order_id = cart.id AND i.seat_id = %(seat_id)s
+    RETURNING i.id, i.order_id, i.price
+), cart_after AS (
+    UPDATE bc_ordering.orders o
+    SET total_amount = o.total_amount - r.price, item_count = o.item_count - 1, updated_at = %(now)s
+    FROM removed r WHERE o.id = r.order_id
+    RETURNING {_RETURNED_ORDER}
+)
+SELECT c.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+FROM cart_after c
+LEFT JOIN bc_ordering.order_items i ON i.order_id = c.id AND i.id NOT IN (SELECT id FROM removed)
+ORDER BY i.created_at, i.id
+"""
+
+
+def remove_item(connection: psycopg.Connection[Any], *, owner_key: str, seat_id: UUID, now: datetime) -> Order | None:
+    """The cart without the seat, or None when the seat is not in the owner's cart."""
+    params = {"owner_key": owner_key, "seat_id": seat_id, "now": now}
+    return order_from_rows(connection.execute(_REMOVE_ITEM, params).fetchall())

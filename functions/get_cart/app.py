@@ -1,0 +1,25 @@
+"""GET /cart: the caller's cart (their draft order), or 404 Cart not found."""
+
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.coldstart import imports_done
+from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.usecases.cart import view_cart
+
+app = api()
+
+
+@app.get("/cart")
+def read() -> Response[str]:
+    caller = identify(app.current_event.headers, None, None)
+    return json_response(200, order_body(view_cart(caller), caller))
+
+
+lambda_handler = lambda_handler_for(app)
+
+imports_done()

@@ -1,0 +1,32 @@
+"""GET /health (the function answers) and GET /health/ready (and its stores answer)."""
+
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.coldstart import imports_done
+from ordering.http.api import api, json_response, lambda_handler_for
+from ordering.usecases.health import readiness
+
+app = api()
+HEALTHY = {"status": "Healthy", "service": "Ordering"}
+
+
+@app.get("/health")
+def live() -> Response[str]:
+    return json_response(200, HEALTHY)
+
+
+@app.get("/health/ready")
+def ready() -> Response[str]:
+    checks = readiness()
+    if checks["postgresql"] != "up":
+        return json_response(503, {"status": "Unhealthy", "service": "Ordering", "checks": checks})
+    return json_response(200, {**HEALTHY, "checks": checks})
+
+
+lambda_handler = lambda_handler_for(app)
+
+imports_done()

@@ -1,0 +1,27 @@
+"""DELETE /cart/items/{seatId}: take a seat out of the caller's cart; it is free at once."""
+
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.coldstart import imports_done
+from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.usecases.cart import remove_from_cart
+
+app = api()
+
+
+@app.delete("/cart/items/<seatId>")
+def remove(seatId: UUID) -> Response[str]:
+    caller = identify(app.current_event.headers, None, None)
+    return json_response(200, order_body(remove_from_cart(caller, seatId), caller))
+
+
+lambda_handler = lambda_handler_for(app)
+
+imports_done()
