@@ -105,6 +105,7 @@ class Service:
     ) -> Reply:
         """A request through API Gateway's event of the public API, or of the internal one
         (`api="internal"`, the private API the platform's services call)."""
+        path, _, query = path.partition("?")
         for function in self.functions:
             for route in function.routes:
                 parameters = route.match(method, path)
@@ -118,6 +119,7 @@ class Service:
                     resource=route.path,
                     path_parameters=parameters,
                     headers=all_headers,
+                    query=query,
                     body=text,
                     stage_variables=route.stage_variables,
                 )

@@ -241,6 +241,7 @@ def test_each_api_serves_its_routes_and_no_other(template: dict[str, Any]) -> No
     assert {(method, path) for api, method, path in routes if api == "Api"} == {
         ("GET", "/cart"),
         ("DELETE", "/cart/items/{seatId}"),
+        ("GET", "/orders"),
         ("GET", "/health"),
         ("GET", "/health/ready"),
         ("POST", "/cart/add"),

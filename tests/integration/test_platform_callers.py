@@ -341,7 +341,7 @@ def test_bad_waitlist_requests_are_refused_and_write_nothing(service: Service, d
     seat = str(uuid.uuid4())
     cases = [
         ({"seatId": "S1", "price": 0, "guestToken": "a@example.com"}, "Field 'seatId' must be a UUID"),
-        ({"seatId": seat, "price": -1, "guestToken": "a@example.com"}, "Field 'price' must not be negative"),
+        ({"seatId": seat, "price": -1, "guestToken": "a@example.com"}, "Field 'price' must be at least 0"),
         ({"seatId": seat, "price": 1.005, "guestToken": "a@example.com"},
          "Field 'price' must have at most 2 decimal places"),
         ({"seatId": seat, "price": "0", "guestToken": "a@example.com"}, "Field 'price' must be a number"),

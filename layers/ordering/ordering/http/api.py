@@ -44,7 +44,6 @@ _PROBLEMS = {
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
     "decimal_max_places": "must have at most 2 decimal places",
-    "greater_than_equal": "must not be negative",
     "email": "must be an email address",
 }
 
@@ -60,6 +59,13 @@ def validation_message(error: dict[str, Any]) -> str:
     field = ".".join(location)
     if kind == "is_instance_of" and error.get("ctx", {}).get("class") == "Decimal":
         return f"Field '{field}' must be a number"
+    context = error.get("ctx", {})
+    if kind == "greater_than_equal":
+        return f"Field '{field}' must be at least {context.get('ge')}"
+    if kind == "less_than_equal":
+        return f"Field '{field}' must be at most {context.get('le')}"
+    if kind in ("int_parsing", "int_type"):
+        return f"Field '{field}' must be an integer"
     if kind == "string_too_long":
         return f"Field '{field}' must be at most {error.get('ctx', {}).get('max_length')} characters"
     return f"Field '{field}' {_PROBLEMS.get(kind, 'is invalid')}"

@@ -362,3 +362,41 @@ def remove_item(connection: psycopg.Connection[Any], *, owner_key: str, seat_id:
     """The cart without the seat, or None when the seat is not in the owner's cart."""
     params = {"owner_key": owner_key, "seat_id": seat_id, "now": now}
     return order_from_rows(connection.execute(_REMOVE_ITEM, params).fetchall())
+
+
+def orders_from_rows(rows: Sequence[Sequence[Any]]) -> list[Order]:
+    """Orders of rows as _ORDER_ROWS returns them, one order's rows together, in their order."""
+    grouped: dict[UUID, list[Sequence[Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return [order for group in grouped.values() if (order := order_from_rows(group)) is not None]
+
+
+# One page of the owner's orders, newest first, after the keyset position (created_at, id) of the
+# last order of the previous page; one more than asked, to tell whether a next page exists.
+_PAGE = (
+    "WITH page AS ("
+    " SELECT id FROM bc_ordering.orders"
+    " WHERE owner_key = %(owner_key)s"
+    "   AND (%(after_created_at)s::timestamptz IS NULL OR (created_at, id) < (%(after_created_at)s, %(after_id)s))"
+    " ORDER BY created_at DESC, id DESC LIMIT %(limit)s)"
+    + _ORDER_ROWS
+    + " WHERE o.id IN (SELECT id FROM page) ORDER BY o.created_at DESC, o.id DESC, i.created_at, i.id"
+)
+
+
+def page_of(
+    connection: psycopg.Connection[Any],
+    *,
+    owner_key: str,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Order]:
+    """Up to `limit` orders of the owner, newest first, after the keyset position `after`."""
+    params = {
+        "owner_key": owner_key,
+        "after_created_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
+    return orders_from_rows(connection.execute(_PAGE, params).fetchall())

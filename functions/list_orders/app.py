@@ -1,0 +1,33 @@
+"""GET /orders?limit=&cursor=: the caller's orders, newest first, a page at a time."""
+
+import gc
+
+gc.disable()  # until the imports are done: ordering/coldstart.py says why
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from ordering.coldstart import imports_done
+from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.identity import identify
+from ordering.usecases.list_orders import list_orders
+
+app = api()
+
+
+@app.get("/orders")
+def history(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response[str]:
+    caller = identify(app.current_event.headers, None, None)
+    page = list_orders(caller, limit=limit, cursor=cursor)
+    body = {"items": [order_body(order, caller) for order in page.orders], "nextCursor": page.next_cursor}
+    return json_response(200, body)
+
+
+lambda_handler = lambda_handler_for(app)
+
+imports_done()
