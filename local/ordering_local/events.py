@@ -118,7 +118,7 @@ def msk_event(messages: Iterable[Message], *, cluster: str = "local") -> dict[st
     }
 
 
-# The key each producer puts on its messages (SPEC §3).
+# The key each producer puts on its messages (docs/contract.md, "Events consumed").
 _KEY_FIELDS = {
     "reservation-created": ("seatId",),
     "reservation-expired": ("seatId",),

@@ -25,7 +25,7 @@ log = logging.getLogger("local-runner")
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
-# the headers that say who calls (SPEC: Identity); the platform's services send none of them
+# the headers that say who calls (docs/contract.md); the platform's services send none of them
 IDENTITY_HEADERS = frozenset({"authorization", "x-guest-token", "x-user-id"})
 
 

@@ -1,4 +1,4 @@
-"""The order lifecycle driven by Payment, Fulfillment and Inventory events (SPEC §3), through
+"""The order lifecycle driven by Payment, Fulfillment and Inventory events (docs/contract.md), through
 the consumer functions' handlers with MSK-shaped events, on real PostgreSQL and Redis."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Who is calling, decided from the headers and body alone (SPEC §2 Identity, the add-to-cart
-table's first rows), and the owner namespaces that keep one kind of caller from another's orders."""
+"""Who is calling, decided from the headers and body alone (docs/contract.md, "Who is calling"),
+and the owner namespaces that keep one kind of caller from another's orders."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The errors of the product contract (SPEC §2), with their exact messages and statuses.
+"""The errors of the product contract (docs/contract.md), with their exact messages and statuses.
 
-The messages are a contract other services depend on: change them only with SPEC.md.
+The messages are a contract other services depend on: change them only with docs/contract.md.
 """
 
 from __future__ import annotations
