@@ -62,8 +62,12 @@ def _post(path: str, body: dict[str, Any], bearer: str) -> dict[str, Any]:
     return api_gateway_event("POST", path, headers=headers, body=json.dumps(body))
 
 
+def _get(path: str, bearer: str, query: str = "") -> dict[str, Any]:
+    return api_gateway_event("GET", path, headers={"Authorization": f"Bearer {bearer}"}, query=query)
+
+
 def run(calls: int, tag: str, counters: Callable[[], dict[str, int]] | None = None) -> dict[str, dict[str, float]]:
-    """Add-to-cart, checkout and get-order `calls` times each, for `calls` distinct customers.
+    """Every customer endpoint `calls` times, for `calls` distinct customers.
     With `counters`, also the round trips each request made to each store."""
     functions = _functions()
     customers = [f"bench-{tag}-{n}" for n in range(calls)]
@@ -107,6 +111,7 @@ def run(calls: int, tag: str, counters: Callable[[], dict[str, int]] | None = No
         for r, t in zip(reservations, tokens, strict=True)
     ]
     measure("POST /cart/add", "AddToCartFunction", add_events, keep_order)
+    measure("GET /cart", "GetCartFunction", [_get("/cart", t) for t in tokens], _ok)
     checkout_events = [_post("/orders/checkout", {"orderId": o}, t) for o, t in zip(orders, tokens, strict=True)]
     measure("POST /orders/checkout", "CheckoutFunction", checkout_events, _ok)
     get_events = [
@@ -117,6 +122,20 @@ def run(calls: int, tag: str, counters: Callable[[], dict[str, int]] | None = No
         for o, t in zip(orders, tokens, strict=True)
     ]  # fmt: skip
     measure("GET /orders/{orderId}", "GetOrderFunction", get_events, _ok)
+    measure("GET /orders", "ListOrdersFunction", [_get("/orders", t, query="limit=20") for t in tokens], _ok)
+    # a second seat for each customer (setup), then taken out of their new cart
+    second = publish_reservations(customers)
+    for r, t in zip(second, tokens, strict=True):
+        add = _post("/cart/add", {"reservationId": r["reservationId"], "seatId": r["seatId"], "price": 50.00}, t)
+        _ok(invoke(functions["AddToCartFunction"], add))
+    remove_events = [
+        api_gateway_event(
+            "DELETE", f"/cart/items/{r['seatId']}", resource="/cart/items/{seatId}",
+            path_parameters={"seatId": r["seatId"]}, headers={"Authorization": f"Bearer {t}"},
+        )
+        for r, t in zip(second, tokens, strict=True)
+    ]  # fmt: skip
+    measure("DELETE /cart/items/{seatId}", "RemoveCartItemFunction", remove_events, _ok)
     return results
 
 
