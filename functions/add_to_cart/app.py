@@ -7,15 +7,36 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.domain import errors
+from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
 from ordering.http.identity import identify
 from ordering.http.models import AddToCartRequest
+from ordering.http.schemas import OrderOut
 from ordering.usecases.add_to_cart import AddToCart, add_to_cart
 
 app = api()
 
 
-@app.post("/cart/add")
+@app.post(
+    "/cart/add",
+    summary="Add a reserved seat to the caller's cart",
+    responses=documented(
+        200,
+        OrderOut,
+        refusal(errors.ReservationIdRequired),
+        refusal(errors.ReservationNotFound),
+        refusal(errors.ReservationForDifferentSeat),
+        refusal(errors.ReservationOfAnotherCustomer),
+        refusal(errors.ReservationExpired),
+        (400, "Reservation is <status>"),
+        refusal(errors.SeatReservedByAnother),
+        refusal(errors.PriceNotPositive),
+        refusal(errors.PriceMismatch),
+        refusal(errors.SeatAlreadyInCart),
+        refusal(errors.SeatInAnotherOrder),
+        (400, "Order cannot hold more than <N> seats"),
+    ),
+)
 def add(body: AddToCartRequest) -> Response[str]:
     caller = identify(app.current_event.headers, body.userId, body.guestToken)
     order = add_to_cart(AddToCart(caller, body.seatId, body.price, body.reservationId))

@@ -10,14 +10,22 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, is_internal, json_response, lambda_handler_for, order_body
+from ordering.domain import errors
+from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, order_body, refusal
 from ordering.http.identity import identify
+from ordering.http.schemas import OrderOut
 from ordering.usecases.cancel_order import cancel_order
 
 app = api()
 
 
-@app.patch("/orders/<orderId>/cancel")
+@app.patch(
+    "/orders/<orderId>/cancel",
+    summary="Cancel a draft or pending order (its owner; any platform service on the internal API)",
+    responses=documented(
+        200, OrderOut, refusal(errors.OrderNotFound), (409, "Order cannot be cancelled in state '<state>'")
+    ),
+)
 def cancel(orderId: UUID) -> Response[str]:
     event = app.current_event
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))

@@ -7,15 +7,28 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.domain import errors
+from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
 from ordering.http.identity import identify
 from ordering.http.models import CheckoutRequest
+from ordering.http.schemas import OrderOut
 from ordering.usecases.checkout import checkout
 
 app = api()
 
 
-@app.post("/orders/checkout")
+@app.post(
+    "/orders/checkout",
+    summary="Check out the caller's draft order: draft → pending",
+    responses=documented(
+        200,
+        OrderOut,
+        refusal(errors.OrderNotFound),
+        refusal(errors.OrderNotDraft),
+        refusal(errors.OrderEmpty),
+        refusal(errors.ReservationExpired),
+    ),
+)
 def check_out(body: CheckoutRequest) -> Response[str]:
     caller = identify(app.current_event.headers, body.userId, body.guestToken)
     order = checkout(caller, body.orderId)

@@ -7,14 +7,20 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.domain import errors
+from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
 from ordering.http.identity import identify
+from ordering.http.schemas import OrderOut
 from ordering.usecases.cart import view_cart
 
 app = api()
 
 
-@app.get("/cart")
+@app.get(
+    "/cart",
+    summary="The caller's cart (their draft order)",
+    responses=documented(200, OrderOut, refusal(errors.CartNotFound)),
+)
 def read() -> Response[str]:
     caller = identify(app.current_event.headers, None, None)
     return json_response(200, order_body(view_cart(caller), caller))

@@ -14,15 +14,25 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.config import settings
-from ordering.http.api import api, is_internal, json_response, lambda_handler_for, order_details
+from ordering.domain import errors
+from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, order_details, refusal
 from ordering.http.identity import identify
+from ordering.http.schemas import OrderDetailsOut
 from ordering.usecases.get_order import get_order
 
 app = api()
 
 
-@app.get("/orders/<orderId>")
-@app.get("/Orders/<orderId>")
+@app.get(
+    "/orders/<orderId>",
+    summary="An order, with what Fulfillment reads (owner, service role, or the internal API)",
+    responses=documented(200, OrderDetailsOut, refusal(errors.OrderNotFound)),
+)
+@app.get(
+    "/Orders/<orderId>",
+    summary="The same, as the Fulfillment service's client writes the path (internal API)",
+    responses=documented(200, OrderDetailsOut, refusal(errors.OrderNotFound), identified=False),
+)
 def read(orderId: UUID) -> Response[str]:
     event = app.current_event
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))

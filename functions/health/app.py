@@ -7,19 +7,24 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, json_response, lambda_handler_for
+from ordering.http.api import api, documented, json_response, lambda_handler_for
+from ordering.http.schemas import Health
 from ordering.usecases.health import readiness
 
 app = api()
 HEALTHY = {"status": "Healthy", "service": "Ordering"}
 
 
-@app.get("/health")
+@app.get("/health", summary="The service answers", responses=documented(200, Health, identified=False))
 def live() -> Response[str]:
     return json_response(200, HEALTHY)
 
 
-@app.get("/health/ready")
+@app.get(
+    "/health/ready",
+    summary="The service and its stores answer (503 Unhealthy without PostgreSQL)",
+    responses=documented(200, Health, identified=False),
+)
 def ready() -> Response[str]:
     checks = readiness()
     if checks["postgresql"] != "up":

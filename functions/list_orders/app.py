@@ -10,14 +10,19 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, json_response, lambda_handler_for, order_body
+from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body
 from ordering.http.identity import identify
+from ordering.http.schemas import OrdersPage
 from ordering.usecases.list_orders import list_orders
 
 app = api()
 
 
-@app.get("/orders")
+@app.get(
+    "/orders",
+    summary="The caller's orders, newest first, a page at a time",
+    responses=documented(200, OrdersPage, (400, "Field 'cursor' is invalid")),
+)
 def history(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

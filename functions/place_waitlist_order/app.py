@@ -9,16 +9,29 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.config import settings
+from ordering.domain import errors
 from ordering.domain.rules import require_platform_service
-from ordering.http.api import api, is_internal, json_response, lambda_handler_for
+from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, refusal
 from ordering.http.identity import identify
 from ordering.http.models import WaitlistOrderRequest
+from ordering.http.schemas import WaitlistPlaced
 from ordering.usecases.place_waitlist_order import PlaceWaitlistOrder, place_waitlist_order
 
 app = api()
 
 
-@app.post("/orders/waitlist")
+@app.post(
+    "/orders/waitlist",
+    summary="Place a pending order for a seat the Waitlist service allotted (internal API)",
+    responses=documented(
+        201,
+        WaitlistPlaced,
+        refusal(errors.SeatInAnotherOrder),
+        refusal(errors.Unauthorized),
+        identified=False,
+        description="Placed (or, with Idempotent-Replayed: true, placed by the same request before)",
+    ),
+)
 def place(body: WaitlistOrderRequest) -> Response[str]:
     event = app.current_event
     # the body's guestToken names the order's owner, not the caller: the headers say who calls

@@ -7,6 +7,7 @@ token    print a JWT the local configuration accepts
 migrate  apply the SQL migrations
 env      print DATABASE_URL, REDIS_URL and JWT_SECRET as shell exports
 alarms   regenerate the functions' alarms in template.yaml from their one definition
+openapi  regenerate openapi.json from the code
 """
 
 from __future__ import annotations
@@ -88,14 +89,21 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
         environments.start_all()
         origin = os.environ["CORS_ALLOW_ORIGIN"]
         preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
-        server = make_server(functions, args.port, environments, cors=preflight, host=args.host)
+        from ordering_local.openapi import SWAGGER_UI
+
+        documents = {
+            "/openapi.json": ("application/json", (root / "openapi.json").read_bytes()),
+            "/docs": ("text/html; charset=utf-8", SWAGGER_UI.encode()),
+        }
+        server = make_server(functions, args.port, environments, cors=preflight, host=args.host, documents=documents)
         print(
             f"Ordering API on http://{args.host}:{args.port} ({args.environments} execution environments),"
             f" browsers allowed from {origin}\n"
             "The public and the internal API (the platform's services, no identity needed) share this port:"
             " a route of both goes to the public API when the request carries Authorization, X-Guest-Token"
             " or X-User-Id, else to the internal one.\n"
-            f"{routes_table(functions)}",
+            f"{routes_table(functions)}\n"
+            f"  the OpenAPI document: http://{args.host}:{args.port}/openapi.json, Swagger UI: /docs",
             flush=True,
         )
         try:
@@ -171,6 +179,14 @@ def _alarms(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
+def _openapi(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.openapi import write
+
+    prepare(root)  # the functions' environment, as they are loaded
+    print("openapi.json regenerated" if write(root) else "openapi.json up to date")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="ordering-local", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -203,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply the SQL migrations").set_defaults(run=_migrate)
     commands.add_parser("env", help="print the local stores' URLs as exports").set_defaults(run=_env)
     commands.add_parser("alarms", help="regenerate the functions' alarms in template.yaml").set_defaults(run=_alarms)
+    commands.add_parser("openapi", help="regenerate openapi.json from the code").set_defaults(run=_openapi)
     return main_parser
 
 

@@ -78,11 +78,14 @@ def make_server(
     *,
     cors: Mapping[str, str] | None = None,
     host: str = "127.0.0.1",
+    documents: Mapping[str, tuple[str, bytes]] | None = None,
 ) -> PooledHTTPServer:
     """`cors`: the preflight headers (origin included) the runner answers OPTIONS with, as
     API Gateway's CORS configuration does before any function is invoked."""
     api_functions = [function for function in functions if function.routes]
     preflight = dict(cors or {})
+    # what the runner serves itself: path → (content type, body), e.g. /openapi.json and /docs
+    served = dict(documents or {})
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -96,7 +99,11 @@ def make_server(
                 return
             raw = self.rfile.read(length) if length else b""
             found = find_route(api_functions, self.command, url.path, self.headers.keys())
-            if found is None and self.command == "OPTIONS" and preflight and serves_path(api_functions, url.path):
+            if found is None and self.command == "GET" and url.path in served:
+                content_type, document = served[url.path]
+                self._reply(200, {"Content-Type": content_type}, document)
+                status = 200
+            elif found is None and self.command == "OPTIONS" and preflight and serves_path(api_functions, url.path):
                 status = self._preflight(url.path)
             elif found is None:
                 self._reply(404, {"Content-Type": "application/json"}, b'{"error": "Not found"}')

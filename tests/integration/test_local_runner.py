@@ -232,3 +232,14 @@ def test_the_platforms_services_reach_their_routes_on_the_same_port(server: str,
     })  # fmt: skip
     assert (refused[0], "Access-Control-Allow-Origin" in refused[1]) == (403, False)
     assert (allowed[0], allowed[1]["Access-Control-Allow-Origin"]) == (200, "http://localhost:3000")
+
+
+def test_the_runner_serves_the_openapi_document_and_swagger_ui(server: str) -> None:
+    with urllib.request.urlopen(f"{server}/openapi.json", timeout=10) as response:  # noqa: S310 - loopback only
+        document = json.loads(response.read())
+    with urllib.request.urlopen(f"{server}/docs", timeout=10) as response:  # noqa: S310 - loopback only
+        page = response.read().decode()
+    assert document == json.loads((ROOT / "openapi.json").read_text())
+    assert "/cart/add" in document["paths"]
+    assert "swagger-ui" in page
+    assert '"/openapi.json"' in page

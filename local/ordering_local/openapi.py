@@ -1,0 +1,97 @@
+"""openapi.json: the OpenAPI 3.1 document of both APIs, generated from the code (each API
+function's Powertools resolver, its routes' request models and documented responses), and
+marked with the API (public, internal) that serves each operation, as template.yaml wires it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from ordering_local.template import Function, load
+
+TITLE = "Ordering service"
+VERSION = "1"
+DESCRIPTION = (
+    "Cart, checkout and the order lifecycle of the ticketing platform. Two APIs: the public one"
+    " (clients: the web frontend, signed-in users, guests) and the private internal one (the"
+    " platform's services, reachable from the platform's VPC only, no identity needed); each"
+    ' operation\'s `x-apis` says which serve it. Error bodies are {"error": message}; the messages'
+    " are part of the contract (docs/contract.md)."
+)
+_HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+# the schemas of Powertools' own 422 answers, which this service never gives
+_POWERTOOLS_DEFAULTS = frozenset({"HTTPValidationError", "ValidationError", "ResponseValidationError"})
+
+
+def _schema_of(function: Function) -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location(f"openapi_{function.name}", function.module_path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {function.module_path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    schema = module.app.get_openapi_schema(title=TITLE, version=VERSION)
+    document: dict[str, Any] = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+    return document
+
+
+def generate(root: Path) -> dict[str, Any]:
+    functions = [function for function in load(root) if function.routes]
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for function in functions:
+        document = _schema_of(function)
+        schemas.update(
+            {
+                name: schema
+                for name, schema in document.get("components", {}).get("schemas", {}).items()
+                if name not in _POWERTOOLS_DEFAULTS
+            }
+        )
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                if method not in _HTTP_METHODS:
+                    continue
+                apis = sorted(
+                    {
+                        "internal" if route.internal else "public"
+                        for route in function.routes
+                        if route.method.lower() == method and route.path == path
+                    }
+                )
+                # the service answers a malformed request 400 with the contract's body, never
+                # Powertools' default 422
+                responses = {code: answer for code, answer in operation["responses"].items() if code != "422"}
+                paths.setdefault(path, {})[method] = {**operation, "responses": responses, "x-apis": apis}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION, "description": DESCRIPTION},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }
+
+
+def text(root: Path) -> str:
+    return json.dumps(generate(root), indent=2, sort_keys=False) + "\n"
+
+
+def write(root: Path) -> bool:
+    """Write openapi.json; True when it changed."""
+    path = root / "openapi.json"
+    fresh = text(root)
+    if path.is_file() and path.read_text() == fresh:
+        return False
+    path.write_text(fresh)
+    return True
+
+
+SWAGGER_UI = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ordering service API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""

@@ -1,0 +1,47 @@
+"""openapi.json is what the code says, and says every error the contract has."""
+
+from __future__ import annotations
+
+import json
+
+from ordering.domain import errors
+from ordering_local.openapi import text
+from ordering_local.template import load
+from tests.support import ROOT
+
+
+def test_the_committed_document_is_the_one_the_code_generates() -> None:
+    assert (ROOT / "openapi.json").read_text() == text(ROOT), "run `.venv/bin/ordering-local openapi`"
+
+
+def test_every_route_of_both_apis_is_documented_with_the_api_that_serves_it() -> None:
+    document = json.loads((ROOT / "openapi.json").read_text())
+    documented = {
+        (method.upper(), path, api)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for api in operation["x-apis"]
+    }
+    served = {
+        (route.method, route.path, "internal" if route.internal else "public")
+        for function in load(ROOT)
+        for route in function.routes
+    }
+    assert documented == served
+
+
+def test_every_error_message_of_the_contract_appears() -> None:
+    document = (ROOT / "openapi.json").read_text()
+    fixed = [
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.OrderingError) and "message" in vars(cls)
+    ]
+    assert len(fixed) > 15
+    for cls in fixed:
+        if cls is errors.InvalidRequest or cls.message == "Bad request":
+            continue
+        assert json.dumps(cls.message)[1:-1] in document, cls.__name__
+    for parametrized in ("Reservation is <status>", "Order cannot hold more than <N> seats",
+                         "Order cannot be cancelled in state '<state>'"):  # fmt: skip
+        assert parametrized in document
