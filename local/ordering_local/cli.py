@@ -8,6 +8,7 @@ migrate  apply the SQL migrations
 env      print DATABASE_URL, REDIS_URL and JWT_SECRET as shell exports
 alarms   regenerate the functions' alarms in template.yaml from their one definition
 openapi  regenerate openapi.json from the code
+asyncapi regenerate asyncapi.yaml from the consumers' models
 """
 
 from __future__ import annotations
@@ -187,6 +188,13 @@ def _openapi(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
+def _asyncapi(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.asyncapi import write
+
+    print("asyncapi.yaml regenerated" if write(root) else "asyncapi.yaml up to date")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="ordering-local", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -220,6 +228,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("env", help="print the local stores' URLs as exports").set_defaults(run=_env)
     commands.add_parser("alarms", help="regenerate the functions' alarms in template.yaml").set_defaults(run=_alarms)
     commands.add_parser("openapi", help="regenerate openapi.json from the code").set_defaults(run=_openapi)
+    commands.add_parser("asyncapi", help="regenerate asyncapi.yaml from the consumers' models").set_defaults(
+        run=_asyncapi
+    )
     return main_parser
 
 

@@ -45,3 +45,14 @@ def test_every_error_message_of_the_contract_appears() -> None:
     for parametrized in ("Reservation is <status>", "Order cannot hold more than <N> seats",
                          "Order cannot be cancelled in state '<state>'"):  # fmt: skip
         assert parametrized in document
+
+
+def test_the_committed_asyncapi_document_is_the_one_the_consumers_models_generate() -> None:
+    from ordering_local import asyncapi
+
+    assert (ROOT / "asyncapi.yaml").read_text() == asyncapi.text(), "run `.venv/bin/ordering-local asyncapi`"
+    document = asyncapi.generate()
+    assert sorted(document["channels"]) == sorted(topic for function in load(ROOT) for topic in function.topics)
+    assert document["components"]["schemas"]["ReservationCreated"]["required"] == [
+        "reservationId", "customerId", "seatId", "createdAt", "expiresAt",
+    ]  # fmt: skip
