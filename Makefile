@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam's telemetry would try to reach the network
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup run test lint typecheck validate unit build deploy bench clean
+.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench clean
 
 setup: $(VENV)/.installed
 
@@ -56,7 +56,11 @@ validate: setup $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 unit: setup
 	$(BIN)/pytest
 
-test: lint typecheck validate build unit
+# schemathesis against the local runner, every operation of openapi.json (tests/fuzz.py)
+fuzz: setup
+	$(BIN)/python -m tests.fuzz
+
+test: lint typecheck validate build fuzz unit
 
 build: $(SAM_VENV)/.installed
 	$(SAM) build --template template.yaml

@@ -164,6 +164,13 @@ def make_server(
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
+        def __getattr__(self, name: str) -> Any:
+            # any other method (TRACE, QUERY, …): one no route serves is a 404, as API Gateway
+            # refuses it, never http.server's 501
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
         def log_message(self, format: str, *args: Any) -> None:
             return  # one line per request is written by _serve
 
