@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.models import AddToCartRequest
 from ordering.http.schemas import OrderOut
@@ -35,12 +36,18 @@ app = api()
         refusal(errors.SeatAlreadyInCart),
         refusal(errors.SeatInAnotherOrder),
         (400, "Order cannot hold more than <N> seats"),
+        keyed=True,
     ),
 )
 def add(body: AddToCartRequest) -> Response[str]:
     caller = identify(app.current_event.headers, body.userId, body.guestToken)
-    order = add_to_cart(AddToCart(caller, body.seatId, body.price, body.reservationId))
-    return json_response(200, order_body(order, caller))
+    command = AddToCart(caller, body.seatId, body.price, body.reservationId)
+    return answer_once(
+        app.current_event,
+        caller,
+        app.lambda_context,
+        lambda: json_response(200, order_body(add_to_cart(command), caller)),
+    )
 
 
 lambda_handler = lambda_handler_for(app)

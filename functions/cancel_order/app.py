@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.schemas import OrderOut
 from ordering.usecases.cancel_order import cancel_order
@@ -23,14 +24,15 @@ app = api()
     "/orders/<orderId>/cancel",
     summary="Cancel a draft or pending order (its owner; any platform service on the internal API)",
     responses=documented(
-        200, OrderOut, refusal(errors.OrderNotFound), (409, "Order cannot be cancelled in state '<state>'")
+        200, OrderOut, refusal(errors.OrderNotFound), (409, "Order cannot be cancelled in state '<state>'"), keyed=True
     ),
 )
 def cancel(orderId: UUID) -> Response[str]:
     event = app.current_event
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
-    order = cancel_order(caller, orderId)
-    return json_response(200, order_body(order, caller))
+    return answer_once(
+        event, caller, app.lambda_context, lambda: json_response(200, order_body(cancel_order(caller, orderId), caller))
+    )
 
 
 lambda_handler = lambda_handler_for(app)

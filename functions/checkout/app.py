@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.models import CheckoutRequest
 from ordering.http.schemas import OrderOut
@@ -27,12 +28,17 @@ app = api()
         refusal(errors.OrderNotDraft),
         refusal(errors.OrderEmpty),
         refusal(errors.ReservationExpired),
+        keyed=True,
     ),
 )
 def check_out(body: CheckoutRequest) -> Response[str]:
     caller = identify(app.current_event.headers, body.userId, body.guestToken)
-    order = checkout(caller, body.orderId)
-    return json_response(200, order_body(order, caller))
+    return answer_once(
+        app.current_event,
+        caller,
+        app.lambda_context,
+        lambda: json_response(200, order_body(checkout(caller, body.orderId), caller)),
+    )
 
 
 lambda_handler = lambda_handler_for(app)

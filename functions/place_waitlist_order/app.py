@@ -12,6 +12,7 @@ from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.rules import require_platform_service
 from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, refusal
+from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.models import WaitlistOrderRequest
 from ordering.http.schemas import WaitlistPlaced
@@ -30,6 +31,7 @@ app = api()
         refusal(errors.Unauthorized),
         identified=False,
         description="Placed (or, with Idempotent-Replayed: true, placed by the same request before)",
+        keyed=True,
     ),
 )
 def place(body: WaitlistOrderRequest) -> Response[str]:
@@ -37,10 +39,15 @@ def place(body: WaitlistOrderRequest) -> Response[str]:
     # the body's guestToken names the order's owner, not the caller: the headers say who calls
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
     require_platform_service(caller, settings().service_roles)
-    placed = place_waitlist_order(PlaceWaitlistOrder(body.seatId, body.price, body.guestToken, body.concertEventId))
-    # a retry gets the order the first request placed, and says so
-    replayed = None if placed.created else {"Idempotent-Replayed": "true"}
-    return json_response(201, {"orderId": placed.order_id}, replayed)
+    command = PlaceWaitlistOrder(body.seatId, body.price, body.guestToken, body.concertEventId)
+
+    def place_once() -> Response[str]:
+        placed = place_waitlist_order(command)
+        # a retry (same seat and email, with or without a key) gets the order placed first, and says so
+        replayed = None if placed.created else {"Idempotent-Replayed": "true"}
+        return json_response(201, {"orderId": placed.order_id}, replayed)
+
+    return answer_once(event, caller, app.lambda_context, place_once)
 
 
 lambda_handler = lambda_handler_for(app)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.schemas import OrderOut
 from ordering.usecases.cart import remove_from_cart
@@ -21,11 +22,16 @@ app = api()
 @app.delete(
     "/cart/items/<seatId>",
     summary="Take a seat out of the caller's cart; it is free for another customer at once",
-    responses=documented(200, OrderOut, refusal(errors.SeatNotInCart)),
+    responses=documented(200, OrderOut, refusal(errors.SeatNotInCart), keyed=True),
 )
 def remove(seatId: UUID) -> Response[str]:
     caller = identify(app.current_event.headers, None, None)
-    return json_response(200, order_body(remove_from_cart(caller, seatId), caller))
+    return answer_once(
+        app.current_event,
+        caller,
+        app.lambda_context,
+        lambda: json_response(200, order_body(remove_from_cart(caller, seatId), caller)),
+    )
 
 
 lambda_handler = lambda_handler_for(app)

@@ -55,6 +55,10 @@ def test_pruning_deletes_what_is_due_and_nothing_else(service: Service, database
     for letter, when in ((stale, now - OLD), (kept, now)):
         _age(database_url, "INSERT INTO bc_ordering.dead_letters (topic, kafka_partition, kafka_offset, reason,"
              " recorded_at) VALUES ('t', 0, %s, %s, %s)", hash(letter) % 10**9, str(letter), when)  # fmt: skip
+    # and an idempotency record past its expiry, and one still kept
+    for key, expiry in (("expired", now - OLD), ("kept", now + dt.timedelta(hours=1))):
+        _age(database_url, "INSERT INTO bc_ordering.idempotency_records (id, status, expiry_timestamp)"
+             " VALUES (%s, 'COMPLETED', %s)", key, int(expiry.timestamp()))  # fmt: skip
     before = {table: _count(database_url, table) for table in ("reservations", "consumed_events", "dead_letters")}
 
     # When the pruning function runs
@@ -63,10 +67,13 @@ def test_pruning_deletes_what_is_due_and_nothing_else(service: Service, database
 
     # Then exactly what was due is gone: the abandoned cart with its item, one reservation, one
     # ledger row, one dead letter
-    assert deleted == {"consumed_events": 1, "reservations": 1, "dead_letters": 1, "abandoned_drafts": 1}
+    assert deleted == {
+        "consumed_events": 1, "reservations": 1, "dead_letters": 1, "idempotency_records": 1, "abandoned_drafts": 1,
+    }  # fmt: skip
     orders = {row[0] for row in stored_state(database_url)["orders"]}
     assert orders == {uuid.UUID(o["id"]) for o in (fresh, pending, disputed)}
     after = {table: _count(database_url, table) for table in ("reservations", "consumed_events", "dead_letters")}
     assert after == {table: count - 1 for table, count in before.items()}
+    assert _count(database_url, "idempotency_records") == 1
     # and a second run finds nothing more
     assert set(invoke(function, {"source": "aws.scheduler"}).values()) == {0}

@@ -72,6 +72,7 @@ class Settings(BaseModel):
             "consumed_events": timedelta(days=self.ledger_retention_days),
             "reservations": timedelta(days=self.reservation_retention_days),
             "dead_letters": timedelta(days=self.dead_letter_retention_days),
+            "idempotency_records": timedelta(0),  # each record carries its own expiry (24 h)
             "abandoned_drafts": timedelta(hours=self.draft_retention_hours),
         }
 

@@ -131,5 +131,17 @@ class OrderNotCancellable(OrderingError):
         super().__init__(f"Order cannot be cancelled in state '{state}'")
 
 
+class IdempotencyKeyReused(OrderingError):
+    status = 409
+    message = "Idempotency key reused with a different request"
+
+
+class IdempotencyKeyInUse(OrderingError):
+    """Not expected: a concurrent request with the key waits for the first instead."""
+
+    status = 409
+    message = "Idempotency key is in use by a request in progress"
+
+
 class ServiceUnavailable(Exception):
     """A store the request needs is unreachable: 503, and the request may be retried."""

@@ -86,7 +86,7 @@ def api() -> APIGatewayRestResolver:
         return error_response(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(ServiceUnavailable)
-    def unavailable(exc: ServiceUnavailable) -> Response[str]:
+    def unavailable(exc: Exception) -> Response[str]:
         logger.warning("service unavailable", reason=str(exc), cause=type(exc.__cause__).__name__)
         return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable")
 
@@ -212,6 +212,12 @@ _COMMON: tuple[tuple[int, str], ...] = (
     (503, "Service unavailable"),
     (500, "Internal error"),
 )
+# what a POST, PATCH or DELETE with an Idempotency-Key may answer (http/idempotency.py)
+_KEYED: tuple[tuple[int, str], ...] = (
+    (400, "Header 'Idempotency-Key' must be 1 to 255 visible ASCII characters"),
+    (409, "Idempotency key reused with a different request"),
+    (409, "Idempotency key is in use by a request in progress"),
+)
 _IDENTITY: tuple[tuple[int, str], ...] = (
     (400, "Either UserId or GuestToken must be provided"),
     (401, "Unauthorized"),
@@ -230,12 +236,13 @@ def documented(
     model: type[Any],
     *errors: tuple[int, str],
     identified: bool = True,
+    keyed: bool = False,
     description: str = "OK",
 ) -> dict[int, Any]:
     """The `responses` of a route for the OpenAPI document: its answer's model, and each error
     status with every message it may carry."""
     messages: dict[int, list[str]] = {}
-    for code, message in (*(_IDENTITY if identified else ()), *errors, *_COMMON):
+    for code, message in (*(_IDENTITY if identified else ()), *errors, *(_KEYED if keyed else ()), *_COMMON):
         messages.setdefault(code, []).append(message)
     responses: dict[int, Any] = {status: {"description": description, "content": {JSON: {"model": model}}}}
     for code, texts in sorted(messages.items()):

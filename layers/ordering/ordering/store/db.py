@@ -18,9 +18,11 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from psycopg.abc import PQGen
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import TransactionStatus
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
+from ordering.observability import logger
 
 _local = threading.local()
 RV = TypeVar("RV")
@@ -66,6 +68,20 @@ def invocation_deadline(context: _RemainingTime | None) -> Iterator[None]:
         yield
     finally:
         _local.deadline = None
+        _close_forgotten_transaction()
+
+
+def _close_forgotten_transaction() -> None:
+    """No invocation leaves a transaction open for the next one to run inside (a bug's safety net)."""
+    connection: psycopg.Connection[Any] | None = getattr(_local, "connection", None)
+    if connection is None or connection.closed:
+        return
+    if connection.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        logger.error("an invocation left a transaction open; rolled back")
+        try:
+            connection.rollback()
+        except psycopg.Error:
+            discard_connection()
 
 
 def _seconds_left() -> float | None:

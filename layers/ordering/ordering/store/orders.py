@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from ordering.domain.identity import ANONYMOUS, GUEST, Caller
 from ordering.domain.order import Order, OrderItem, OrderState
@@ -135,8 +136,13 @@ class SeatTaken(Exception):
 
 
 def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[Any]:
-    """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already."""
+    """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already.
+    Inside a transaction (an Idempotency-Key's), under a savepoint, so that the refusal leaves the
+    transaction usable for the diagnosis that follows."""
     try:
+        if connection.info.transaction_status == TransactionStatus.INTRANS:
+            with connection.transaction():
+                return connection.execute(statement, params).fetchall()
         return connection.execute(statement, params).fetchall()
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "order_items_seat_in_one_live_order":

@@ -30,6 +30,13 @@ _PRUNE = {
             SELECT id FROM bc_ordering.dead_letters WHERE recorded_at < %(before)s
             LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
     """,
+    # Idempotency-Key records past their expiry (Powertools writes it, in epoch seconds)
+    "idempotency_records": """
+        DELETE FROM bc_ordering.idempotency_records WHERE id IN (
+            SELECT id FROM bc_ordering.idempotency_records
+            WHERE expiry_timestamp < extract(epoch FROM %(before)s::timestamptz)
+            LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+    """,
     # carts no one touched for that long (their reservations expired long ago), with their
     # items; a draft with a recorded conflict stays, for the person who reviews it
     "abandoned_drafts": """

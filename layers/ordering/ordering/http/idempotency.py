@@ -1,0 +1,95 @@
+"""`Idempotency-Key` on POST, PATCH and DELETE: a retry with the same key and body gets the first
+answer back (with `Idempotent-Replayed: true`), the same key with another body is a 409, and a
+concurrent duplicate waits for the first. Powertools' idempotency utility does the protocol; its
+records live in PostgreSQL, in the effect's own transaction (store/idempotency.py). Keys are
+scoped to the caller and kept 24 h."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from ordering.domain import errors
+from ordering.domain.identity import Caller
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+    from ordering.store.idempotency import PostgresPersistenceLayer
+
+HEADER = "idempotency-key"
+KEPT_S = 24 * 3600
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as HTTP header values are
+
+
+@cache
+def _store() -> PostgresPersistenceLayer:
+    from ordering.store.idempotency import PostgresPersistenceLayer
+
+    return PostgresPersistenceLayer()  # type: ignore[no-untyped-call] # Powertools leaves __init__ untyped
+
+
+def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    answer = response
+    return {**answer, "headers": {**answer["headers"], "Idempotent-Replayed": "true"}}
+
+
+def _key(headers: Mapping[str, str] | None) -> str | None:
+    for name, value in (headers or {}).items():
+        if name.lower() == HEADER:
+            key = value.strip()
+            if not _KEY.fullmatch(key):
+                raise errors.InvalidRequest("Header 'Idempotency-Key' must be 1 to 255 visible ASCII characters")
+            return key
+    return None
+
+
+def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], Response[str]]) -> Response[str]:
+    """The answer of the request, computed once per caller and key (without the header: as it is)."""
+    key = _key(event.headers)
+    if key is None:
+        return answer()
+    # Imported on the first request with a key: Powertools' idempotency package imports boto3
+    # (for its DynamoDB layer), a cost requests without a key should not pay at a cold start.
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+
+    config = IdempotencyConfig(
+        event_key_jmespath="[scope, key]",
+        payload_validation_jmespath="request",
+        expires_after_seconds=KEPT_S,
+        response_hook=_replayed,
+        lambda_context=context,
+    )
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="request", persistence_store=_store(), config=config
+    )
+    def once(request: dict[str, Any]) -> dict[str, Any]:
+        response = answer()
+        return {"status": response.status_code, "body": response.body, "headers": dict(response.headers)}
+
+    request = {
+        "scope": caller.owner_key or "platform-service",
+        "key": key,
+        "request": {"method": event.http_method, "path": event.path, "body": event.body or ""},
+    }
+    try:
+        stored = once(request=request)
+    except IdempotencyValidationError:
+        raise errors.IdempotencyKeyReused() from None
+    except IdempotencyAlreadyInProgressError:
+        raise errors.IdempotencyKeyInUse() from None
+    except IdempotencyPersistenceLayerError as exc:  # the database, for the record: as for the effect
+        raise errors.ServiceUnavailable("idempotency records unavailable") from exc
+    return Response(
+        status_code=stored["status"], content_type="application/json", body=stored["body"], headers=stored["headers"]
+    )
