@@ -31,7 +31,7 @@ app = api()
 @app.get(
     "/Orders/<orderId>",
     summary="The same, as the Fulfillment service's client writes the path (internal API)",
-    responses=documented(200, OrderDetailsOut, refusal(errors.OrderNotFound), identified=False),
+    responses=documented(200, OrderDetailsOut, refusal(errors.OrderNotFound)),
 )
 def read(orderId: UUID) -> Response[str]:
     event = app.current_event

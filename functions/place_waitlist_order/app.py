@@ -28,8 +28,6 @@ app = api()
         201,
         WaitlistPlaced,
         refusal(errors.SeatInAnotherOrder),
-        refusal(errors.Unauthorized),
-        identified=False,
         description="Placed (or, with Idempotent-Replayed: true, placed by the same request before)",
         keyed=True,
     ),

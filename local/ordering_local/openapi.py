@@ -22,6 +22,43 @@ DESCRIPTION = (
     " are part of the contract (docs/contract.md)."
 )
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+# The headers the code reads itself (ordering/http/identity.py, ordering/http/idempotency.py),
+# which Powertools therefore does not see as parameters.
+_AUTHORIZATION = {
+    "name": "Authorization", "in": "header", "required": False,
+    "description": "Bearer <JWT> of a signed-in user or a platform service",
+    "schema": {"type": "string"},
+}  # fmt: skip
+_IDENTITY_HEADERS = [
+    {
+        "name": "X-Guest-Token", "in": "header", "required": False,
+        "description": "a guest's token (GET, PATCH, DELETE; POST bodies carry guestToken)",
+        "schema": {"type": "string", "maxLength": 256},
+    },
+    {
+        "name": "X-User-Id", "in": "header", "required": False,
+        "description": "an anonymous customer id, without a token (GET, PATCH, DELETE; POST bodies carry userId)",
+        "schema": {"type": "string", "maxLength": 128},
+    },
+]  # fmt: skip
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "a retry with the same key and request gets the first answer (Idempotent-Replayed: true)",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}  # fmt: skip
+
+
+def _headers_read_by_the_code(method: str, path: str) -> list[dict[str, Any]]:
+    if path.startswith("/health"):
+        return []
+    headers = [_AUTHORIZATION]
+    if method != "post":
+        headers += _IDENTITY_HEADERS
+    if method in ("post", "patch", "delete"):
+        headers.append(_IDEMPOTENCY_KEY)
+    return headers
+
+
 # the schemas of Powertools' own 422 answers, which this service never gives
 _POWERTOOLS_DEFAULTS = frozenset({"HTTPValidationError", "ValidationError", "ResponseValidationError"})
 
@@ -64,7 +101,13 @@ def generate(root: Path) -> dict[str, Any]:
                 # the service answers a malformed request 400 with the contract's body, never
                 # Powertools' default 422
                 responses = {code: answer for code, answer in operation["responses"].items() if code != "422"}
-                paths.setdefault(path, {})[method] = {**operation, "responses": responses, "x-apis": apis}
+                parameters = [*operation.get("parameters", []), *_headers_read_by_the_code(method, path)]
+                paths.setdefault(path, {})[method] = {
+                    **operation,
+                    **({"parameters": parameters} if parameters else {}),
+                    "responses": responses,
+                    "x-apis": apis,
+                }
     return {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": VERSION, "description": DESCRIPTION},
