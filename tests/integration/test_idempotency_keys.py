@@ -119,3 +119,44 @@ def test_the_waitlist_service_may_send_keys_too(service: Service) -> None:
     assert (first.status, again.status, again.body) == (201, 201, first.body)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert json.dumps(first.body).count("orderId") == 1
+
+
+def test_a_connection_lost_inside_a_keyed_request_never_commits_half(service: Service, database_url: str) -> None:
+    # Given a keyed request whose record was claimed, and whose effect ran, in one transaction
+    import time
+
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+    from ordering.domain.errors import ServiceUnavailable
+    from ordering.http.idempotency import _store
+    from ordering.store.db import discard_connection, session
+
+    discard_connection()
+    store = _store()
+    record = DataRecord("ordering#lost", status="INPROGRESS", expiry_timestamp=int(time.time()) + 60)
+    store._put_record(record)
+    with session() as connection:
+        connection.execute(
+            "INSERT INTO bc_ordering.dead_letters (topic, kafka_partition, kafka_offset, reason)"
+            " VALUES ('t', 0, 1, 'x')"
+        )
+        pid = connection.info.backend_pid
+    # When the database closes the connection before the answer is kept (a failover)
+    with psycopg.connect(database_url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            time.sleep(0.05)
+    # Then keeping the answer fails (a 503, the client retries) instead of reconnecting, and
+    # neither the record nor the effect exists: the retry will do both, once
+    try:
+        store._update_record(DataRecord("ordering#lost", status="COMPLETED", expiry_timestamp=record.expiry_timestamp,
+                                        response_data="{}"))  # fmt: skip
+        raise AssertionError("the answer was kept on a connection outside the transaction")
+    except ServiceUnavailable:
+        pass
+    with psycopg.connect(database_url) as connection:
+        counts = connection.execute(
+            "SELECT (SELECT count(*) FROM bc_ordering.idempotency_records),"
+            " (SELECT count(*) FROM bc_ordering.dead_letters)"
+        ).fetchone()
+    assert counts == (0, 0)

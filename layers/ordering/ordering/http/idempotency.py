@@ -7,6 +7,7 @@ scoped to the caller and kept 24 h."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,12 @@ if TYPE_CHECKING:
     from ordering.store.idempotency import PostgresPersistenceLayer
 
 HEADER = "idempotency-key"
+KEY_PREFIX = "ordering"
 KEPT_S = 24 * 3600
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as HTTP header values are
+
+
+_configuring = threading.Lock()
 
 
 @cache
@@ -57,8 +62,8 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
     # (for its DynamoDB layer), a cost requests without a key should not pay at a cold start.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        BaseError,
         IdempotencyAlreadyInProgressError,
-        IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
@@ -70,8 +75,14 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
         lambda_context=context,
     )
 
+    store = _store()
+    with _configuring:  # Powertools marks a store configured before it compiles its expressions
+        # one prefix for every endpoint (not the function's name): the same key on another
+        # request, whichever endpoint, is a 409, as the contract says
+        store.configure(config, key_prefix=KEY_PREFIX)
+
     @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="request", persistence_store=_store(), config=config
+        data_keyword_argument="request", persistence_store=store, config=config, key_prefix=KEY_PREFIX
     )
     def once(request: dict[str, Any]) -> dict[str, Any]:
         response = answer()
@@ -88,7 +99,7 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
         raise errors.IdempotencyKeyReused() from None
     except IdempotencyAlreadyInProgressError:
         raise errors.IdempotencyKeyInUse() from None
-    except IdempotencyPersistenceLayerError as exc:  # the database, for the record: as for the effect
+    except BaseError as exc:  # the records' database, or Powertools out of retries: try again later
         raise errors.ServiceUnavailable("idempotency records unavailable") from exc
     return Response(
         status_code=stored["status"], content_type="application/json", body=stored["body"], headers=stored["headers"]

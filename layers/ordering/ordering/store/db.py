@@ -165,6 +165,26 @@ def _connect() -> psycopg.Connection[Any]:
         raise
 
 
+def hold_transaction(held: bool) -> None:
+    """While a transaction spans several statements of a request (an Idempotency-Key's), a lost
+    connection must fail the request: reconnecting would run the rest outside the transaction."""
+    _local.transaction_held = held
+
+
+def rollback_if_open() -> None:
+    """Roll back the thread's transaction, on the connection it has (never a new one: a lost
+    connection's transaction is rolled back by the server already)."""
+    _local.transaction_held = False
+    connection: psycopg.Connection[Any] | None = getattr(_local, "connection", None)
+    if connection is None or connection.closed:
+        return
+    try:
+        if connection.info.transaction_status != TransactionStatus.IDLE:
+            connection.rollback()
+    except psycopg.Error:
+        discard_connection()
+
+
 def discard_connection() -> None:
     connection: psycopg.Connection[Any] | None = getattr(_local, "connection", None)
     _local.connection = None
@@ -184,6 +204,9 @@ def session() -> Iterator[psycopg.Connection[Any]]:
         if connection is not None and not _is_alive(connection):
             discard_connection()
             connection = None
+        if connection is None and getattr(_local, "transaction_held", False):
+            _local.transaction_held = False
+            raise ServiceUnavailable("the database connection was lost inside a transaction")
         if connection is None:
             connection = _local.connection = _connect()
             _local.settings = settings()
@@ -192,6 +215,7 @@ def session() -> Iterator[psycopg.Connection[Any]]:
         yield connection
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         discard_connection()
+        _local.transaction_held = False
         if isinstance(exc, psycopg.errors._WaitTimeout):
             raise ServiceUnavailable("database did not answer before the invocation's deadline") from exc
         raise ServiceUnavailable("database unavailable") from exc

@@ -22,7 +22,8 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from psycopg.pq import TransactionStatus
 
-from ordering.store.db import session
+from ordering.domain.errors import ServiceUnavailable
+from ordering.store.db import hold_transaction, rollback_if_open, session
 
 _CLAIM = """
 INSERT INTO bc_ordering.idempotency_records AS r
@@ -58,41 +59,56 @@ class PostgresPersistenceLayer(BasePersistenceLayer):
 
     def _put_record(self, data_record: DataRecord) -> None:
         with session() as connection, connection.cursor() as cursor:
-            # BEGIN travels with the INSERT: one round trip
-            with connection.pipeline():
-                connection.execute("BEGIN")
-                cursor.execute(
-                    _CLAIM,
-                    {
-                        "id": data_record.idempotency_key,
-                        "status": data_record.status,
-                        "expiry": data_record.expiry_timestamp,
-                        "in_progress_expiry": data_record.in_progress_expiry_timestamp,
-                        "payload_hash": data_record.payload_hash,
-                        "now": int(time.time()),
-                    },
-                )
-            claimed = cursor.fetchone()
+            try:
+                # BEGIN travels with the INSERT: one round trip
+                with connection.pipeline():
+                    connection.execute("BEGIN")
+                    cursor.execute(
+                        _CLAIM,
+                        {
+                            "id": data_record.idempotency_key,
+                            "status": data_record.status,
+                            "expiry": data_record.expiry_timestamp,
+                            "in_progress_expiry": data_record.in_progress_expiry_timestamp,
+                            "payload_hash": data_record.payload_hash,
+                            "now": int(time.time()),
+                        },
+                    )
+                claimed = cursor.fetchone()
+            except Exception:
+                rollback_if_open()
+                raise
             if claimed is None:  # the key is taken: by a committed request (a concurrent one was waited for)
-                connection.execute("ROLLBACK")
+                rollback_if_open()
                 raise IdempotencyItemAlreadyExistsError
+            hold_transaction(True)
 
     def _update_record(self, data_record: DataRecord) -> None:
-        with session() as connection, connection.pipeline():  # the answer travels with COMMIT
-            connection.execute(
-                "UPDATE bc_ordering.idempotency_records SET status = %s, response_data = %s, expiry_timestamp = %s"
-                " WHERE id = %s",
-                (
-                    data_record.status,
-                    data_record.response_data,
-                    data_record.expiry_timestamp,
-                    data_record.idempotency_key,
-                ),
-            )
-            connection.execute("COMMIT")
+        with session() as connection, connection.cursor() as cursor:
+            try:
+                if connection.info.transaction_status != TransactionStatus.INTRANS:
+                    raise ServiceUnavailable("the request's transaction was lost before its answer was kept")
+                with connection.pipeline():  # the answer travels with COMMIT
+                    cursor.execute(
+                        "UPDATE bc_ordering.idempotency_records SET status = %s, response_data = %s,"
+                        " expiry_timestamp = %s WHERE id = %s RETURNING id",
+                        (
+                            data_record.status,
+                            data_record.response_data,
+                            data_record.expiry_timestamp,
+                            data_record.idempotency_key,
+                        ),
+                    )
+                    connection.execute("COMMIT")
+                kept = cursor.fetchone()
+            except Exception:
+                rollback_if_open()
+                raise
+            finally:
+                hold_transaction(False)
+        if kept is None:  # cannot happen inside the transaction that inserted it; never silently
+            raise ServiceUnavailable("the idempotency record vanished")
 
     def _delete_record(self, data_record: DataRecord) -> None:
-        # the request failed: its effect and its record go together
-        with session() as connection:
-            if connection.info.transaction_status != TransactionStatus.IDLE:
-                connection.execute("ROLLBACK")
+        # the request failed: its effect and its record go together, on the connection it ran on
+        rollback_if_open()
