@@ -3,6 +3,7 @@ servers the local runner uses (a separate database, and a key prefix of this run
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -131,3 +132,19 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     yield setting
     monkeypatch.undo()
     settings.cache_clear()
+
+
+@pytest.fixture
+def logs_at_debug(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """Every logger at DEBUG: the service's own, and Powertools' internal ones, which
+    POWERTOOLS_DEBUG turns on (they log each route's arguments); what they write is captured."""
+    from ordering.observability import logger
+
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    monkeypatch.setattr(logging.getLogger("aws_lambda_powertools"), "propagate", True)
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    logger.setLevel(level)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import logging
 
 import pytest
 
@@ -65,28 +64,14 @@ def test_a_valid_token_without_user_id_makes_the_subject_the_user(service: Servi
 
 
 def test_a_guest_token_reaches_no_log_even_at_debug(
-    service: Service,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    service: Service, logs_at_debug: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given every logger at DEBUG: the service's own, and Powertools' internal ones, which
-    # POWERTOOLS_DEBUG turns on (it logs each route's arguments)
-    from ordering.observability import logger
-
-    level = logger.log_level
-    logger.setLevel("DEBUG")
-    monkeypatch.setattr(logging.getLogger("aws_lambda_powertools"), "propagate", True)
-    caplog.set_level(logging.DEBUG)
+    # Given every logger at DEBUG
     reservation = reservation_created(customer="guest-5f2a9c")
     service.publish("reservation-created", reservation)
-    try:
-        # When a guest adds a seat to their cart
-        reply = service.add_to_cart(reservation, who=None, guest="guest-5f2a9c")
-    finally:
-        logger.setLevel(level)
-
+    # When a guest adds a seat to their cart
+    reply = service.add_to_cart(reservation, who=None, guest="guest-5f2a9c")
     # Then it worked, and the guest token (a bearer credential) was logged nowhere
     assert reply.status == 200, reply.body
-    assert "Calling API Route Handler" in caplog.text
-    assert "guest-5f2a9c" not in caplog.text + capsys.readouterr().out
+    assert "Calling API Route Handler" in logs_at_debug.text
+    assert "guest-5f2a9c" not in logs_at_debug.text + capsys.readouterr().out

@@ -4,7 +4,6 @@ events of the API it reaches, on real PostgreSQL and Redis, and asserts what the
 
 from __future__ import annotations
 
-import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -489,32 +488,20 @@ def test_anonymous_ids_refused_on_every_route(service: Service, configure: Any) 
 
 
 def test_anonymous_ids_and_waitlist_emails_reach_no_log_even_at_debug(
-    service: Service,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    service: Service, logs_at_debug: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given every logger at DEBUG, Powertools' own included
-    from ordering.observability import logger
-
-    level = logger.log_level
-    logger.setLevel("DEBUG")
-    monkeypatch.setattr(logging.getLogger("aws_lambda_powertools"), "propagate", True)
-    caplog.set_level(logging.DEBUG)
     browser = str(uuid.uuid4())
     reservation = reservation_created(customer=browser)
     service.publish("reservation-created", reservation)
-    try:
-        # When a browser buys and reads, and the Waitlist service places and cancels an order
-        order = _frontend_add(service, reservation, browser).body
-        service.post("/orders/checkout", {"orderId": order["id"], "userId": browser}, headers={})
-        service.get(f"/orders/{order['id']}", {"X-User-Id": browser})
-        placed = _waitlist(service, str(uuid.uuid4()), email="secret-waiter@example.com")
-        service.patch(f"/orders/{placed.body['orderId']}/cancel", {}, headers={}, api="internal")
-    finally:
-        logger.setLevel(level)
+    # When a browser buys and reads, and the Waitlist service places and cancels an order
+    order = _frontend_add(service, reservation, browser).body
+    service.post("/orders/checkout", {"orderId": order["id"], "userId": browser}, headers={})
+    service.get(f"/orders/{order['id']}", {"X-User-Id": browser})
+    placed = _waitlist(service, str(uuid.uuid4()), email="secret-waiter@example.com")
+    service.patch(f"/orders/{placed.body['orderId']}/cancel", {}, headers={}, api="internal")
     # Then neither credential was written anywhere
-    logged = caplog.text + capsys.readouterr().out
+    logged = logs_at_debug.text + capsys.readouterr().out
     assert "Calling API Route Handler" in logged
     assert browser not in logged
     assert "secret-waiter" not in logged
