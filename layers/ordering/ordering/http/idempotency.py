@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.domain import errors
 from ordering.domain.identity import Caller
+from ordering.http.identity import header
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
@@ -44,13 +45,13 @@ def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 def _key(headers: Mapping[str, str] | None) -> str | None:
-    for name, value in (headers or {}).items():
-        if name.lower() == HEADER:
-            key = value.strip()
-            if not _KEY.fullmatch(key):
-                raise errors.InvalidRequest("Header 'Idempotency-Key' must be 1 to 255 visible ASCII characters")
-            return key
-    return None
+    value = header(headers, HEADER)
+    if value is None:
+        return None
+    key = value.strip()
+    if not _KEY.fullmatch(key):
+        raise errors.InvalidRequest("Header 'Idempotency-Key' must be 1 to 255 visible ASCII characters")
+    return key
 
 
 def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], Response[str]]) -> Response[str]:

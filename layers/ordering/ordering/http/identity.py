@@ -20,7 +20,8 @@ MAX_TOKEN_CHARS = 8192
 LEEWAY_S = 5
 
 
-def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A request header's value, its name matched without regard to case."""
     for key, value in (headers or {}).items():
         if key.lower() == name:
             return value
@@ -92,9 +93,9 @@ def identify(
     come from the body (POST), else from the headers X-User-Id / X-Guest-Token (GET, PATCH,
     DELETE). On the internal API a request needs no identity: the network is the trust
     boundary (a token, when sent, must still be valid)."""
-    authorization = _blank_to_none(_header(headers, "authorization"))
-    user_id = _blank_to_none(user_id) or _blank_to_none(_header(headers, USER_ID_HEADER))
-    guest_token = _blank_to_none(guest_token) or _blank_to_none(_header(headers, GUEST_TOKEN_HEADER))
+    authorization = _blank_to_none(header(headers, "authorization"))
+    user_id = _blank_to_none(user_id) or _blank_to_none(header(headers, USER_ID_HEADER))
+    guest_token = _blank_to_none(guest_token) or _blank_to_none(header(headers, GUEST_TOKEN_HEADER))
     if authorization is None and user_id is None and guest_token is None:
         if internal:
             return Caller(internal=True)

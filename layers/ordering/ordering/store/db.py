@@ -96,11 +96,14 @@ def _is_alive(connection: psycopg.Connection[Any]) -> bool:
     not miss. One poll of the socket, no round trip."""
     if connection.closed or connection.broken:
         return False
+    # poll, not select: select refuses descriptors past 1024, which would make every connection
+    # look dead (and be replaced on every request) in a process holding many files
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+        return not poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
 
 
 def _conninfo(*, refresh_secret: bool = False) -> str:
