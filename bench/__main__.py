@@ -15,7 +15,7 @@ import os
 import platform
 import sys
 
-from bench import api, consumers, load, startup
+from bench import api, consumers, kafka, load, startup
 from bench.proxy import DelayProxy
 from bench.setup import Stores, prepare, use
 from tests.support import ROOT
@@ -87,6 +87,10 @@ def main() -> int:
     for topic, trips in consumer_trips.items():
         consumer_figures[topic].update(trips)
     results["consumers"] = consumer_figures
+    print("through the Kafka broker…", file=sys.stderr)
+    from ordering_local import embedded
+
+    results["kafka"] = kafka.run(stores.database_url, embedded.services(ROOT).kafka_bootstrap_servers, ROOT / ".local")
     print("load over HTTP (30 s)…", file=sys.stderr)
     results["load"] = load.run(stores)
     print(render(results))
@@ -135,6 +139,20 @@ def render(results: dict) -> str:  # type: ignore[type-arg]
             f"  {topic:32} {figures['events_per_s']:10.0f}          {figures['postgres_round_trips']:6.0f}"
             f"          {figures['redis_round_trips']:6.0f}"
         )
+    through = results["kafka"]
+    window, no_window, burst = through["latency_template_window"], through["latency_no_window"], through["burst"]
+    direct_rate = results["consumers"]["reservation-created"]["events_per_s"]
+    lines += [
+        "",
+        "Through the broker, reservation-created (the template's mapping, emulated)   p50 / p99",
+        f"  produced → row in PostgreSQL, {window['batching_window_s']:g} s window (template)"
+        f"  {window['p50_ms']:8.1f} / {window['p99_ms']:8.1f} ms",
+        f"  produced → row in PostgreSQL, no batching window     {no_window['p50_ms']:8.1f}"
+        f" / {no_window['p99_ms']:8.1f} ms",
+        f"  {burst['records']:,} produced at once → all committed: {burst['events_per_s']:.0f} events/s"
+        f" ({burst['seconds']:.2f} s; direct invocation {direct_rate:.0f} events/s,"
+        f" × {burst['events_per_s'] / direct_rate:.2f})",
+    ]
     load_figures = results["load"]
     lines += [
         "",

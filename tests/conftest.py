@@ -44,6 +44,7 @@ def stores() -> Iterator[dict[str, str]]:
         # on the embedded server, a Redis database of the tests' own (0 is `make run`'s, 2 the bench's)
         "REDIS_URL": given_redis or found.redis_url.removesuffix("/0") + "/1",
         "REDIS_KEY_PREFIX": f"ordering-test-{uuid.uuid4().hex[:8]}:",
+        "KAFKA_BOOTSTRAP_SERVERS": found.kafka_bootstrap_servers,
         "JWT_SECRET": JWT_SECRET,
         "SERVICE_ROLES": "fulfillment,service",
         "MAX_SEATS_PER_ORDER": "10",

@@ -51,7 +51,8 @@ def main() -> int:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": os.environ.get("REDIS_URL") or found.redis_url}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "ordering_local.cli", "serve", "--port", str(port), "--environments", "2"],
+        # the API only: its mappings would take records from `make run`'s topics
+        [sys.executable, "-m", "ordering_local.cli", "serve", "--port", str(port), "--environments", "2", "--no-kafka"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

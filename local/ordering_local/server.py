@@ -16,7 +16,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlsplit
 
-from ordering_local.environments import Environments
+from ordering_local.environments import Environments, FunctionError
 from ordering_local.events import api_gateway_event
 from ordering_local.template import Function, Route
 
@@ -124,8 +124,15 @@ def make_server(
                     query=url.query,
                     body=body,
                 )
-                result = environments.invoke(function, event)
-                status = self._reply_lambda(result)
+                try:
+                    result = environments.invoke(function, event)
+                except FunctionError as exc:
+                    # API Gateway's answer when the function fails without a response
+                    log.error("%s failed: %s", function.name, exc)
+                    self._reply(502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+                    status = 502
+                else:
+                    status = self._reply_lambda(result)
             elapsed = (time.perf_counter() - started) * 1000
             log.info("%s %s %s %.1fms", self.command, url.path, status, elapsed)
 

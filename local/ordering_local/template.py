@@ -1,8 +1,13 @@
-"""What the local runner reads from template.yaml: routes → functions → handlers, MSK topics
-→ consumer functions, and each function's environment."""
+"""What the local runner reads from template.yaml: routes → functions → handlers, MSK event
+source mappings → consumer functions, and each function's environment.
+
+Parameters take their defaults, or the value of the environment variable that the template's
+Globals set from them (RESERVATION_CREATED_TOPIC renames that topic here as it does on AWS);
+the stage is `local`."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,14 +55,38 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class KafkaMapping:
+    """One MSK event of a function: an event source mapping, with Lambda's defaults where the
+    template sets nothing (AWS::Lambda::EventSourceMapping)."""
+
+    name: str  # the event's logical id in the template
+    function: str
+    topics: list[str]
+    consumer_group: str
+    starting_position: str = "LATEST"
+    batch_size: int = 100
+    batching_window_s: float = 0.5
+    report_batch_item_failures: bool = False
+    maximum_retry_attempts: int = -1  # -1: until the record succeeds
+    bisect_on_function_error: bool = False
+    # the platform's name of each topic (the template parameter's default), for the key its
+    # producer puts on a message
+    platform_topics: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Function:
     name: str
     code_uri: Path
     handler: str
     environment: dict[str, str]
     routes: list[Route] = field(default_factory=list)
-    topics: list[str] = field(default_factory=list)
+    mappings: list[KafkaMapping] = field(default_factory=list)
     timeout_s: float = 3.0  # Lambda's default, when the template sets none
+
+    @property
+    def topics(self) -> list[str]:
+        return [topic for mapping in self.mappings for topic in mapping.topics]
 
     @property
     def module_path(self) -> Path:
@@ -74,26 +103,74 @@ def _route(method: str, path: str, api: str = "Api", stage_variables: dict[str, 
     return Route(method.upper(), path, re.compile(regex), api, dict(stage_variables or {}))
 
 
+LOCAL_STAGE = "local"
+
+
 def _plain_values(variables: dict[str, Any] | None) -> dict[str, str]:
     """Environment values the runner can use as they are; intrinsics are resolved locally."""
     return {key: str(value) for key, value in (variables or {}).items() if not isinstance(value, dict)}
 
 
-def _topic_names(topics: Any, parameters: dict[str, Any]) -> list[str]:
-    names: list[str] = []
-    for topic in topics or []:
-        if isinstance(topic, dict) and "Ref" in topic:
-            default = parameters.get(topic["Ref"], {}).get("Default")
-            if default:
-                names.append(str(default))
-        elif isinstance(topic, str):
-            names.append(topic)
-    return names
+def _parameter_values(template: dict[str, Any]) -> dict[str, str]:
+    """Each parameter's value here: the environment variable Globals set from it, else its default."""
+    values = {
+        name: str(declared["Default"])
+        for name, declared in (template.get("Parameters") or {}).items()
+        if "Default" in declared
+    }
+    globals_env = ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
+    for variable, value in (globals_env.get("Variables") or {}).items():
+        if isinstance(value, dict) and "Ref" in value and os.environ.get(variable):
+            values[value["Ref"]] = os.environ[variable]
+    values["Stage"] = LOCAL_STAGE
+    return values
+
+
+def _resolved(value: Any, parameters: dict[str, str]) -> Any:
+    """A scalar, !Ref or a !Sub of parameters as the runner sees it; None if it cannot say."""
+    if isinstance(value, dict) and "Ref" in value:
+        return parameters.get(value["Ref"])
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        names = re.findall(r"\$\{([\w:]+)\}", value["Fn::Sub"])
+        if any(name not in parameters for name in names):
+            return None
+        return re.sub(r"\$\{([\w:]+)\}", lambda found: parameters[found.group(1)], value["Fn::Sub"])
+    return None if isinstance(value, dict) else value
+
+
+def _kafka_mapping(name: str, function: str, properties: dict[str, Any], template: dict[str, Any]) -> KafkaMapping:
+    parameters = _parameter_values(template)
+    defaults = {
+        name: str(declared["Default"])
+        for name, declared in (template.get("Parameters") or {}).items()
+        if "Default" in declared
+    }
+    topics: list[str] = []
+    platform_topics: dict[str, str] = {}
+    for topic in properties.get("Topics") or []:
+        resolved = _resolved(topic, parameters)
+        if resolved:
+            topics.append(str(resolved))
+            reference = topic.get("Ref") if isinstance(topic, dict) else None
+            platform_topics[str(resolved)] = defaults.get(reference, str(resolved)) if reference else str(resolved)
+    group = _resolved(properties.get("ConsumerGroupId"), parameters) or f"{function}-{name}"
+    return KafkaMapping(
+        name=name,
+        function=function,
+        topics=topics,
+        consumer_group=str(group),
+        starting_position=str(_resolved(properties.get("StartingPosition"), parameters) or "LATEST"),
+        batch_size=int(properties.get("BatchSize", 100)),
+        batching_window_s=float(properties.get("MaximumBatchingWindowInSeconds", 0.5)),
+        report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+        maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
+        bisect_on_function_error=bool(properties.get("BisectBatchOnFunctionError", False)),
+        platform_topics=platform_topics,
+    )
 
 
 def load(root: Path) -> list[Function]:
     template = yaml.load((root / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
-    parameters = template.get("Parameters") or {}
     global_function = (template.get("Globals") or {}).get("Function") or {}
     global_env = _plain_values((global_function.get("Environment") or {}).get("Variables"))
     resources = template.get("Resources") or {}
@@ -109,8 +186,8 @@ def load(root: Path) -> list[Function]:
         properties = resource.get("Properties") or {}
         environment = {**global_env, **_plain_values((properties.get("Environment") or {}).get("Variables"))}
         routes: list[Route] = []
-        topics: list[str] = []
-        for event in (properties.get("Events") or {}).values():
+        mappings: list[KafkaMapping] = []
+        for event_name, event in (properties.get("Events") or {}).items():
             event_properties = event.get("Properties") or {}
             if event.get("Type") == "Api":
                 api = (event_properties.get("RestApiId") or {}).get("Ref", "Api")
@@ -118,7 +195,7 @@ def load(root: Path) -> list[Function]:
                     _route(event_properties["Method"], event_properties["Path"], api, stage_variables.get(api))
                 )
             elif event.get("Type") == "MSK":
-                topics.extend(_topic_names(event_properties.get("Topics"), parameters))
+                mappings.append(_kafka_mapping(event_name, name, event_properties, template))
         functions.append(
             Function(
                 name=name,
@@ -126,7 +203,7 @@ def load(root: Path) -> list[Function]:
                 handler=str(properties.get("Handler", global_function.get("Handler", "app.lambda_handler"))),
                 environment=environment,
                 routes=routes,
-                topics=topics,
+                mappings=mappings,
                 timeout_s=float(properties.get("Timeout", global_function.get("Timeout", 3))),
             )
         )

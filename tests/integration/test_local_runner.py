@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 
 from ordering_local.embedded import _free_port
-from tests.support import ROOT, payment_succeeded, reservation_created, ticket_issued
+from tests.support import ROOT, payment_succeeded, reservation_created, ticket_issued, topic_environment
 
 CLI = [sys.executable, "-m", "ordering_local.cli"]
 
 
 @pytest.fixture
 def runner_env(stores: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **stores}
+    # topics of its own on the broker: the mappings of `make run` must not take its records
+    return {**os.environ, **stores, **topic_environment(f"t{uuid.uuid4().hex[:8]}-")}
 
 
 @pytest.fixture
@@ -243,3 +244,38 @@ def test_the_runner_serves_the_openapi_document_and_swagger_ui(server: str) -> N
     assert "/cart/add" in document["paths"]
     assert "swagger-ui" in page
     assert '"/openapi.json"' in page
+
+
+def test_a_killed_execution_environment_is_replaced(runner_env: dict[str, str]) -> None:
+    # Given a runner serving with two execution environments
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--environments", "2", "--no-kafka"], cwd=ROOT, env=runner_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)  # noqa: S310 - loopback only
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        found = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False)
+        environments = [int(pid) for pid in found.stdout.split()]
+
+        # When both are killed (SIGKILL), as a crash or the OOM killer would
+        for pid in environments:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+        # Then every later request is served, by new environments
+        statuses = [_http("GET", f"{base}/health")[0] for _ in range(6)]
+        assert statuses == [200] * 6
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0].decode()
+    assert output.count("a new one replaces it") >= 2, output

@@ -1,0 +1,105 @@
+"""The local side of Kafka, with confluent-kafka: the consumed topics created on the broker,
+messages produced as the platform's producers send them, and the mappings' committed offsets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from ordering_local.events import message_key
+
+# several partitions, so that ordering, batching and redelivery are per partition as on MSK
+PARTITIONS = 3
+TIMEOUT_S = 10.0
+
+
+def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = PARTITIONS) -> list[str]:
+    """Create the topics that are missing; the ones created. A memory-only broker forgets its
+    topics when it restarts, so every runner start and every reconnection calls this."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    existing = set(admin.list_topics(timeout=TIMEOUT_S).topics)
+    missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
+    if not missing:
+        return []
+    created: list[str] = []
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1) for topic in missing],
+        operation_timeout=TIMEOUT_S,
+    )
+    for topic, future in futures.items():
+        try:
+            future.result()
+            created.append(topic)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another runner was first
+                raise
+    return created
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    topic: str
+    partition: int
+    offset: int
+
+
+def producer(bootstrap_servers: str) -> Producer:
+    """An idempotent producer that waits for the broker's acknowledgement, as the platform's do."""
+    return Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all"})
+
+
+def produce(
+    bootstrap_servers: str,
+    topic: str,
+    payloads: Sequence[Any],
+    *,
+    key: str | None = None,
+    platform_topic: str | None = None,
+    client: Producer | None = None,
+) -> list[Produced]:
+    """Produce JSON payloads, keyed as their producer keys them (or by `key`); where each landed."""
+    sender = client or producer(bootstrap_servers)
+    landed: list[Produced] = []
+    errors: list[KafkaError] = []
+
+    def delivered(error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            errors.append(error)
+        else:
+            landed.append(Produced(message.topic(), message.partition(), message.offset()))
+
+    for payload in payloads:
+        value = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        record_key = key if key is not None else message_key(platform_topic or topic, payload)
+        while True:
+            try:
+                sender.produce(topic, value=value, key=record_key, on_delivery=delivered)
+                break
+            except BufferError:  # the client's queue is full: let it send some first
+                sender.poll(0.1)
+        sender.poll(0)
+    if sender.flush(TIMEOUT_S):
+        raise RuntimeError(f"the broker at {bootstrap_servers} did not acknowledge every message in {TIMEOUT_S:.0f} s")
+    if errors:
+        raise RuntimeError(f"the broker refused messages: {errors[0]}")
+    return landed
+
+
+def committed_offsets(
+    bootstrap_servers: str, group: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The consumer group's committed offset (the next record it will handle) per partition; -1
+    where it has none. Reading them does not join the group."""
+    reader = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False})
+    try:
+        found = reader.committed(
+            [TopicPartition(topic, partition) for topic, partition in partitions], timeout=TIMEOUT_S
+        )
+        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in found}
+    finally:
+        reader.close()
