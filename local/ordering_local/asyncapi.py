@@ -27,17 +27,18 @@ def _topics() -> dict[str, tuple[type[BaseModel], str, str, str]]:
         ),
         "payment-succeeded": (
             PaymentSucceededEvent, "Payment", "the payment id",
-            "pending → paid, paidAt = processedAt; a payment for a cancelled order, a second payment or an"
-            " amount that is not the order's total is recorded to refund or to review.",
+            "pending → paid, paidAt = processedAt; an order a payment failure cancelled is paid again while"
+            " its seats are in no other live order; a payment for any other cancelled order, a second payment"
+            " or an amount that is not the order's total is recorded to refund or to review.",
         ),
         "payment-failed": (
             PaymentFailedEvent, "Payment", "the payment id",
-            "draft or pending → cancelled; ignored once paid.",
+            "draft or pending → cancelled; ignored once paid; undone by the retried payment's success.",
         ),
         "ticket-issued": (
             TicketIssuedEvent, "Fulfillment", "the order id",
             "paid → fulfilled (snake_case fields; camelCase accepted too); a ticket that overtakes its payment"
-            " still ends fulfilled.",
+            " still ends fulfilled, even when a failure of that payment's first attempt came first.",
         ),
     }  # fmt: skip
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -12,10 +15,13 @@ import psycopg
 import pytest
 import redis
 
+from ordering.domain.identity import Caller
+from ordering.store import orders, reservations
 from ordering_local.events import Message
 from tests.support import (
     USER,
     Service,
+    bearer,
     conflicts,
     dead_letters,
     order_row,
@@ -36,6 +42,22 @@ def _pending(service: Service, **cart: Any) -> dict[str, Any]:
     assert reply.status == 200, reply.body
     pending: dict[str, Any] = reply.body
     return pending
+
+
+def _cancelled(service: Service, reason: str) -> dict[str, Any]:
+    """A pending order of USER's, then cancelled: by its customer, by a platform service, by the
+    expiry of its reservation, or by a failed payment (the reasons of orders.cancel_reason)."""
+    order = _pending(service)
+    if reason in ("customer", "service"):
+        api, headers = ("public", bearer()) if reason == "customer" else ("internal", {})
+        reply = service.patch(f"/orders/{order['id']}/cancel", {}, headers, api=api)
+        assert (reply.status, reply.body["state"]) == (200, "cancelled"), reply.body
+    elif reason == "reservation-expired":
+        expiry = reservation_expired({**order["items"][0], "customerId": USER})
+        assert service.publish("reservation-expired", expiry) == NO_FAILURES
+    else:
+        assert service.publish("payment-failed", payment_failed(order)) == NO_FAILURES
+    return order
 
 
 def test_payment_succeeded_marks_the_order_paid_at_the_processing_time(service: Service, database_url: str) -> None:
@@ -157,9 +179,8 @@ def test_an_expiry_before_the_reservation_is_known_still_wins(service: Service, 
 def test_a_payment_for_a_cancelled_order_is_a_refund_conflict_logged_and_counted(
     service: Service, database_url: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given an order cancelled by a failed payment
-    order = _pending(service)
-    service.publish("payment-failed", payment_failed(order))
+    # Given an order its customer cancelled
+    order = _cancelled(service, "customer")
     capsys.readouterr()
     # When a payment for it succeeds anyway
     assert service.publish("payment-succeeded", payment_succeeded(order)) == NO_FAILURES
@@ -184,8 +205,7 @@ def test_a_payment_of_another_amount_is_a_review_conflict_and_changes_nothing(
 
 def test_a_redelivered_event_is_applied_once(service: Service, database_url: str) -> None:
     # Given a payment for a cancelled order (a conflict each time it were applied)
-    order = _pending(service)
-    service.publish("payment-failed", payment_failed(order))
+    order = _cancelled(service, "customer")
     payment = payment_succeeded(order)
     # When it is delivered three times: twice in one batch, then again at another offset
     assert service.publish("payment-succeeded", payment, payment, first_offset=10) == NO_FAILURES
@@ -276,4 +296,209 @@ def test_a_batch_of_only_bad_records_is_kept_without_any_failure_logged(
     assert [(offset, reason) for _, _, offset, _, reason in dead_letters(database_url)] == [
         (7, "schema: order_id: uuid_parsing")
     ]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+# A payment that failed and was retried: payment-failed and payment-succeeded on two topics, in
+# either order. An order the failure cancelled is paid again while its seats are still free.
+
+
+def _cancel_reason_and_live_items(database_url: str, order_id: Any) -> tuple[Any, int]:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT o.cancel_reason, count(i.id) FILTER (WHERE i.order_live) FROM bc_ordering.orders o"
+            " JOIN bc_ordering.order_items i ON i.order_id = o.id WHERE o.id = %s GROUP BY o.id",
+            (order_id,),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_a_retried_payment_that_succeeds_after_its_failure_pays_the_order_again(
+    service: Service, database_url: str
+) -> None:
+    # Given a pending order of two seats that a failed payment cancelled
+    order = _pending(service, seats=2)
+    assert service.publish("payment-failed", payment_failed(order)) == NO_FAILURES
+    assert _cancel_reason_and_live_items(database_url, order["id"]) == ("payment-failed", 0)
+    processed = utc_now() - dt.timedelta(seconds=5)
+    # When the retried payment succeeds, for the full amount, in a later batch
+    payment = payment_succeeded(order, processed_at=processed)
+    assert service.publish("payment-succeeded", payment) == NO_FAILURES
+    # Then the order is paid at the payment's time, holds its seats again, has no cancel reason,
+    # and nothing is recorded to refund; GET says so
+    state, paid_at, _ = order_row(database_url, order["id"])
+    assert state == "paid"
+    assert abs(paid_at - processed) < dt.timedelta(milliseconds=1)
+    assert _cancel_reason_and_live_items(database_url, order["id"]) == (None, 2)
+    assert conflicts(database_url) == []
+    read = service.get(f"/orders/{order['id']}", bearer())
+    assert (read.body["state"], read.body["paidAt"]) == ("paid", processed.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    # and a second payment is still a duplicate to refund
+    assert service.publish("payment-succeeded", payment_succeeded(order)) == NO_FAILURES
+    assert conflicts(database_url, order["id"]) == [("second_payment", "refund", Decimal("100.00"))]
+
+
+def test_a_failure_and_its_retried_success_in_one_batch_end_paid(service: Service, database_url: str) -> None:
+    # Given a pending order
+    order = _pending(service)
+    # When its payment's failure, then its retry's success, arrive in one batch (each twice)
+    failure, success = payment_failed(order), payment_succeeded(order)
+    messages = [
+        Message(topic, payload, offset=offset)
+        for offset, (topic, payload) in enumerate(
+            [("payment-failed", failure), ("payment-succeeded", success)] * 2, start=30
+        )
+    ]
+    assert service.deliver("payment-failed", messages) == NO_FAILURES
+    # Then the order is paid, with no conflict
+    assert order_row(database_url, order["id"])[0] == "paid"
+    assert conflicts(database_url) == []
+
+
+def test_a_ticket_between_a_failure_and_its_retried_success_ends_fulfilled(service: Service, database_url: str) -> None:
+    # Given a pending order that a failed payment cancelled
+    order = _pending(service)
+    assert service.publish("payment-failed", payment_failed(order)) == NO_FAILURES
+    processed = utc_now()
+    # When Fulfillment's ticket for the retried payment arrives before that payment does
+    assert service.publish("ticket-issued", ticket_issued(order)) == NO_FAILURES
+    assert service.publish("payment-succeeded", payment_succeeded(order, processed_at=processed)) == NO_FAILURES
+    # Then the order is fulfilled, paid at the payment's time, with no conflict
+    state, paid_at, fulfilled_at = order_row(database_url, order["id"])
+    assert (state, fulfilled_at is not None) == ("fulfilled", True)
+    assert abs(paid_at - processed) < dt.timedelta(milliseconds=1)
+    assert conflicts(database_url) == []
+
+
+def _bob_takes_the_seat(service: Service, order: dict[str, Any]) -> dict[str, Any]:
+    """Another customer reserves the first seat of the order and puts it in a cart of his own."""
+    reservation = reservation_created(customer="bob", seat=order["items"][0]["seatId"])
+    assert service.publish("reservation-created", reservation) == NO_FAILURES
+    cart = service.add_to_cart(reservation, who="bob")
+    assert cart.status == 200, cart.body
+    bobs: dict[str, Any] = cart.body
+    return bobs
+
+
+def _stored_order(database_url: str, order_id: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(
+            "SELECT o.*, i.* FROM bc_ordering.orders o JOIN bc_ordering.order_items i ON i.order_id = o.id"
+            " WHERE o.id = %s ORDER BY i.id",
+            (order_id,),
+        ).fetchall()
+
+
+def test_a_retried_payment_for_an_order_whose_seat_another_customer_took_is_a_refund(
+    service: Service, database_url: str
+) -> None:
+    # Given two pending orders that failed payments cancelled, and another customer who then
+    # took the first seat of one of them
+    taken, free = _pending(service, seats=2), _pending(service)
+    assert service.publish("payment-failed", payment_failed(taken), payment_failed(free)) == NO_FAILURES
+    bobs = _bob_takes_the_seat(service, taken)
+    bobs_before = _stored_order(database_url, bobs["id"])
+    # When both retried payments succeed, in one batch
+    assert service.publish("payment-succeeded", payment_succeeded(taken), payment_succeeded(free)) == NO_FAILURES
+    # Then the order whose seat was taken stays cancelled, holding nothing, and its payment is
+    # to refund; the other order is paid; the other customer's order is untouched
+    assert order_row(database_url, taken["id"])[0] == "cancelled"
+    assert _cancel_reason_and_live_items(database_url, taken["id"]) == ("payment-failed", 0)
+    assert conflicts(database_url, taken["id"]) == [("payment_for_cancelled_order", "refund", Decimal("100.00"))]
+    assert order_row(database_url, free["id"])[0] == "paid"
+    assert conflicts(database_url, free["id"]) == []
+    assert _stored_order(database_url, bobs["id"]) == bobs_before
+
+
+def test_two_orders_a_failure_cancelled_with_a_seat_in_common_one_is_paid_again_one_is_refunded(
+    service: Service, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given ana's order that a failed payment cancelled, then bob's order for the same seat,
+    # which a failed payment cancelled too
+    anas = _pending(service)
+    assert service.publish("payment-failed", payment_failed(anas)) == NO_FAILURES
+    bobs = _bob_takes_the_seat(service, anas)
+    assert service.checkout(bobs["id"], who="bob").status == 200
+    assert service.publish("payment-failed", payment_failed(bobs)) == NO_FAILURES
+    # When both retried payments succeed, in one batch, ana's first
+    both = payment_succeeded(anas), payment_succeeded(bobs)
+    assert service.publish("payment-succeeded", *both) == NO_FAILURES
+    # Then ana's order is paid and holds the seat; bob's stays cancelled, his payment to refund
+    assert order_row(database_url, anas["id"])[0] == "paid"
+    assert order_row(database_url, bobs["id"])[0] == "cancelled"
+    assert conflicts(database_url) == [("payment_for_cancelled_order", "refund", Decimal("50.00"))]
+    assert conflicts(database_url, bobs["id"]) == conflicts(database_url)
+    # in the batch as it came, with no failure logged (the batch knew the seat was ana's again)
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("reason", ["customer", "service", "reservation-expired"])
+def test_only_a_payment_failure_is_undone_by_a_payment_any_other_cancellation_is_a_refund(
+    service: Service, database_url: str, reason: str
+) -> None:
+    # Given an order cancelled for another reason than a failed payment, and one a failed
+    # payment cancelled
+    other, failed = _cancelled(service, reason), _cancelled(service, "payment-failed")
+    # When a payment for each succeeds, in one batch
+    assert service.publish("payment-succeeded", payment_succeeded(other), payment_succeeded(failed)) == NO_FAILURES
+    # Then the first stays cancelled with its payment to refund, and only the second is paid
+    assert order_row(database_url, other["id"])[0] == "cancelled"
+    assert conflicts(database_url, other["id"]) == [("payment_for_cancelled_order", "refund", Decimal("50.00"))]
+    assert order_row(database_url, failed["id"])[0] == "paid"
+    assert conflicts(database_url, failed["id"]) == []
+
+
+def test_a_seat_taken_while_the_revival_is_under_way_is_a_refund_and_nothing_half_written(
+    service: Service, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an order that a failed payment cancelled, and another customer's add-to-cart of its
+    # seat under way (its transaction not yet committed, so the batch cannot see it)
+    order = _pending(service)
+    assert service.publish("payment-failed", payment_failed(order)) == NO_FAILURES
+    reservation = reservation_created(customer="bob", seat=order["items"][0]["seatId"])
+    assert service.publish("reservation-created", reservation) == NO_FAILURES
+    bob = psycopg.connect(database_url)
+    with psycopg.connect(database_url) as found:
+        bobs_reservation = reservations.find(found, uuid.UUID(reservation["reservationId"]))
+    assert bobs_reservation is not None
+    bobs = orders.add_item(
+        bob,
+        caller=Caller(user_id="bob"),
+        reservation=bobs_reservation,
+        price=Decimal("50.00"),
+        max_seats=10,
+        order_id=uuid.uuid4(),
+        item_id=uuid.uuid4(),
+        now=utc_now(),
+    )
+    assert bobs is not None
+    # When the retried payment succeeds meanwhile: the revival waits on bob's uncommitted seat,
+    # and bob's add-to-cart commits
+    replies: list[dict[str, Any]] = []
+    payment = threading.Thread(
+        target=lambda: replies.append(service.publish("payment-succeeded", payment_succeeded(order)))
+    )
+    payment.start()
+    waited = False
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + 10
+        while payment.is_alive() and not waited and time.monotonic() < deadline:
+            waited = watcher.execute(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+            ).fetchone() == (True,)
+            time.sleep(0.01)
+    bob.commit()
+    bob.close()
+    payment.join(timeout=30)
+    # Then the revival was attempted, the unique index refused it, and the batch applied again:
+    # the order stays cancelled with its payment to refund, bob keeps the seat, nothing is
+    # retried by Lambda, and no failure was logged
+    assert waited
+    assert replies == [NO_FAILURES]
+    assert order_row(database_url, order["id"])[0] == "cancelled"
+    assert _cancel_reason_and_live_items(database_url, order["id"]) == ("payment-failed", 0)
+    assert conflicts(database_url, order["id"]) == [("payment_for_cancelled_order", "refund", Decimal("50.00"))]
+    assert order_row(database_url, bobs.id)[0] == "draft"
     assert not [r for r in caplog.records if r.exc_info]

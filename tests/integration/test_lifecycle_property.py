@@ -1,10 +1,11 @@
 """Any interleaving, duplication and batching of one valid history ends where the history does
-when delivered once, in causal order: same state, same paidAt, same conflicts."""
+when delivered once, in causal order: same state, same paidAt, same conflicts. A payment that
+failed and was retried is one such history: it ends paid whichever of its events comes first."""
 
 from __future__ import annotations
 
 import datetime as dt
-from itertools import count
+from itertools import count, permutations
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,19 +24,23 @@ from tests.support import (
     utc_now,
 )
 
-# What may happen to a pending order of two seats, in causal order. Each step names a topic
-# and how to build its payload for the order (and its reservations).
-HISTORIES: dict[str, list[str]] = {
-    "untouched": [],
-    "paid": ["payment-succeeded"],
-    "paid and ticketed": ["payment-succeeded", "ticket-issued"],
-    "paid, two tickets": ["payment-succeeded", "ticket-issued", "ticket-issued#2"],
-    "payment failed": ["payment-failed"],
-    "reservation expired": ["reservation-expired"],
-    "both reservations expired": ["reservation-expired", "reservation-expired#2"],
-    "payment failed, then expiry": ["payment-failed", "reservation-expired"],
-    "paid the wrong amount": ["payment-succeeded:wrong-amount"],
-    "wrong amount, then expiry": ["payment-succeeded:wrong-amount", "reservation-expired"],
+# What may happen to a pending order of two seats, in causal order, and the state it ends in.
+# Each step names a topic and how to build its payload for the order (and its reservations).
+HISTORIES: dict[str, tuple[list[str], str]] = {
+    "untouched": ([], "pending"),
+    "paid": (["payment-succeeded"], "paid"),
+    "paid and ticketed": (["payment-succeeded", "ticket-issued"], "fulfilled"),
+    "paid, two tickets": (["payment-succeeded", "ticket-issued", "ticket-issued#2"], "fulfilled"),
+    "payment failed": (["payment-failed"], "cancelled"),
+    "reservation expired": (["reservation-expired"], "cancelled"),
+    "both reservations expired": (["reservation-expired", "reservation-expired#2"], "cancelled"),
+    "payment failed, then expiry": (["payment-failed", "reservation-expired"], "cancelled"),
+    "paid the wrong amount": (["payment-succeeded:wrong-amount"], "pending"),
+    "wrong amount, then expiry": (["payment-succeeded:wrong-amount", "reservation-expired"], "cancelled"),
+    # a payment that failed and was retried: a failure, then a success, on two topics
+    "payment failed, then retried": (["payment-failed", "payment-succeeded"], "paid"),
+    "failed twice, then retried": (["payment-failed", "payment-failed", "payment-succeeded"], "paid"),
+    "failed, retried and ticketed": (["payment-failed", "payment-succeeded", "ticket-issued"], "fulfilled"),
 }
 
 _offsets = count(1_000)
@@ -89,7 +94,7 @@ def _deliver(service: Service, deliveries: list[tuple[str, dict[str, Any]]], siz
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -101,11 +106,13 @@ def test_any_interleaving_of_a_history_ends_as_its_causal_delivery(
     processed_at = utc_now().replace(microsecond=0)
 
     # Given two twin pending orders with the same history
-    causal = Twin(service, HISTORIES[history], processed_at)
-    shuffled = Twin(service, HISTORIES[history], processed_at)
+    steps, end_state = HISTORIES[history]
+    causal = Twin(service, steps, processed_at)
+    shuffled = Twin(service, steps, processed_at)
 
     # When one twin's events arrive once, in causal order, one at a time
     _deliver(service, causal.events, [1])
+    assert causal.outcome(database_url)[0] == end_state
 
     # and the other's arrive in any order, each one to three times, in batches of any size,
     # with its reservation-created events delivered again among them
@@ -118,3 +125,24 @@ def test_any_interleaving_of_a_history_ends_as_its_causal_delivery(
 
     # Then both end in the same state, with the same paidAt and the same conflicts
     assert shuffled.outcome(database_url) == causal.outcome(database_url)
+
+
+RETRIED = ["payment-failed", "payment-succeeded"]
+
+
+def test_every_arrival_order_of_a_retried_payment_ends_paid(service: Service, stores: dict[str, str]) -> None:
+    database_url = stores["DATABASE_URL"]
+    processed_at = utc_now().replace(microsecond=0)
+    arrivals = [*permutations(RETRIED), *permutations([*RETRIED, "ticket-issued"])]
+    # Given, for every order of arrival, a pending order whose payment failed and was retried
+    # with success (and, for some, ticketed)
+    orders = {arrival: Twin(service, list(arrival), processed_at) for arrival in arrivals}
+    # When each one's events arrive in that order, one batch each, then all again
+    for order in orders.values():
+        _deliver(service, order.events, [1])
+        _deliver(service, order.events, [1])
+    # Then every order is paid at the payment's time (fulfilled when ticketed), with no conflict
+    ends = {arrival: order.outcome(database_url) for arrival, order in orders.items()}
+    assert ends == {
+        arrival: ("fulfilled" if "ticket-issued" in arrival else "paid", processed_at, []) for arrival in arrivals
+    }

@@ -40,6 +40,8 @@ def _reservation(**changes: object) -> Reservation:
         (OrderState.PAID, OrderState.CANCELLED, False),
         (OrderState.FULFILLED, OrderState.CANCELLED, False),
         (OrderState.CANCELLED, OrderState.DRAFT, False),
+        (OrderState.CANCELLED, OrderState.PENDING, False),
+        (OrderState.CANCELLED, OrderState.PAID, True),
         (OrderState.DRAFT, OrderState.PAID, False),
     ],
 )

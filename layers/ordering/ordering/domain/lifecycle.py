@@ -3,7 +3,10 @@
 Every rule here is written so that any interleaving and duplication of one valid history
 ends in the same order: a ticket that arrives before its payment still ends `fulfilled` and
 gets `paidAt` when the payment arrives; a failure or an expiry cancels only what has not been
-paid. Events that contradict the order are returned as conflicts, never dropped.
+paid. A payment that failed and was retried sends a failure and a success on two topics, in
+either order: an order the failure cancelled is revived by the success (or by the ticket that
+overtakes it) while its seats are still free, so that both orders of arrival end alike. Events
+that contradict the order are returned as conflicts, never dropped.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from ordering.domain.order import OrderState
 
 REFUND = "refund"
 REVIEW = "review"
+
+# why an order was cancelled (orders.cancel_reason); only a payment failure can be undone
+PAYMENT_FAILED = "payment-failed"
+RESERVATION_EXPIRED = "reservation-expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,12 @@ class OrderStatus:
     paid_at: datetime | None
     fulfilled_at: datetime | None
     payment_id: str | None
+    cancel_reason: str | None = None
+
+    @property
+    def revivable(self) -> bool:
+        """Cancelled by a payment failure, which a retried payment that succeeded undoes."""
+        return self.state == OrderState.CANCELLED and self.cancel_reason == PAYMENT_FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,35 +89,62 @@ def _conflict(order: OrderStatus, kind: str, resolution: str, amount: Decimal | 
     return Conflict(order.id, kind, resolution, amount, order.total_amount)
 
 
-def apply(order: OrderStatus, event: LifecycleEvent) -> tuple[OrderStatus, Conflict | None]:
-    """The order after the event, and the conflict the event raises, if any."""
-    state = order.state
+def apply(order: OrderStatus, event: LifecycleEvent, *, seats_free: bool) -> tuple[OrderStatus, Conflict | None]:
+    """The order after the event, and the conflict the event raises, if any.
+
+    `seats_free`: no other live order holds any of the order's seats (the store knows); it
+    decides whether an order cancelled by a payment failure can be revived."""
     match event:
-        case PaymentSucceeded(payment_id=payment_id, amount=amount, processed_at=processed_at):
-            # The amount first: the total is fixed from checkout on, so this verdict does not
-            # depend on which other events came first (the state's would).
-            if amount != order.total_amount:
-                return order, _conflict(order, "payment_amount_mismatch", REVIEW, amount)
-            if state == OrderState.CANCELLED:
-                return order, _conflict(order, "payment_for_cancelled_order", REFUND, amount)
-            if order.payment_id is not None and order.payment_id != payment_id:
-                return order, _conflict(order, "second_payment", REFUND, amount)
-            if state == OrderState.DRAFT:
-                return order, _conflict(order, "payment_for_draft_order", REVIEW, amount)
-            paid = replace(order, paid_at=order.paid_at or processed_at, payment_id=payment_id)
-            if state == OrderState.PENDING:
-                return replace(paid, state=OrderState.PAID), None
-            return paid, None  # paid already, or fulfilled by a ticket that came first
+        case PaymentSucceeded():
+            return _payment_succeeded(order, event, seats_free=seats_free)
         case PaymentFailed() | ReservationExpired():
-            if state in (OrderState.DRAFT, OrderState.PENDING):
-                return replace(order, state=OrderState.CANCELLED), None
+            if order.state in (OrderState.DRAFT, OrderState.PENDING):
+                reason = RESERVATION_EXPIRED if isinstance(event, ReservationExpired) else PAYMENT_FAILED
+                return replace(order, state=OrderState.CANCELLED, cancel_reason=reason), None
             return order, None  # paid or fulfilled orders are not undone by a late failure
-        case TicketIssued(issued_at=issued_at):
-            if state == OrderState.CANCELLED:
-                return order, _conflict(order, "ticket_for_cancelled_order", REVIEW)
-            if state == OrderState.DRAFT:
-                return order, _conflict(order, "ticket_for_draft_order", REVIEW)
-            if state == OrderState.FULFILLED:
-                return order, None
-            # from paid, or from pending when the payment's event is still on its way
-            return replace(order, state=OrderState.FULFILLED, fulfilled_at=issued_at), None
+        case TicketIssued():
+            return _ticket_issued(order, event, seats_free=seats_free)
+
+
+def _payment_succeeded(
+    order: OrderStatus, event: PaymentSucceeded, *, seats_free: bool
+) -> tuple[OrderStatus, Conflict | None]:
+    state, amount = order.state, event.amount
+    # The amount first: the total is fixed from checkout on, so this verdict does not depend on
+    # which other events came first (the state's would).
+    if amount != order.total_amount:
+        return order, _conflict(order, "payment_amount_mismatch", REVIEW, amount)
+    if state == OrderState.CANCELLED:
+        if order.revivable and seats_free:
+            # the retry of a failed payment succeeded: paid, as had the failure come second
+            return _revived(order, OrderState.PAID, paid_at=event.processed_at, payment_id=event.payment_id), None
+        return order, _conflict(order, "payment_for_cancelled_order", REFUND, amount)
+    if order.payment_id is not None and order.payment_id != event.payment_id:
+        return order, _conflict(order, "second_payment", REFUND, amount)
+    if state == OrderState.DRAFT:
+        return order, _conflict(order, "payment_for_draft_order", REVIEW, amount)
+    paid = replace(order, paid_at=order.paid_at or event.processed_at, payment_id=event.payment_id)
+    if state == OrderState.PENDING:
+        return replace(paid, state=OrderState.PAID), None
+    return paid, None  # paid already, or fulfilled by a ticket that came first
+
+
+def _ticket_issued(order: OrderStatus, event: TicketIssued, *, seats_free: bool) -> tuple[OrderStatus, Conflict | None]:
+    state = order.state
+    if state == OrderState.CANCELLED:
+        if order.revivable and seats_free:
+            # the ticket of a retried payment that succeeded, overtaking that payment: fulfilled,
+            # as from pending below, and paid when the payment arrives
+            return _revived(order, OrderState.FULFILLED, fulfilled_at=event.issued_at), None
+        return order, _conflict(order, "ticket_for_cancelled_order", REVIEW)
+    if state == OrderState.DRAFT:
+        return order, _conflict(order, "ticket_for_draft_order", REVIEW)
+    if state == OrderState.FULFILLED:
+        return order, None
+    # from paid, or from pending when the payment's event is still on its way
+    return replace(order, state=OrderState.FULFILLED, fulfilled_at=event.issued_at), None
+
+
+def _revived(order: OrderStatus, state: OrderState, **changes: Any) -> OrderStatus:
+    """The order a payment failure cancelled, live again: no longer cancelled, so no reason."""
+    return replace(order, state=state, cancel_reason=None, **changes)

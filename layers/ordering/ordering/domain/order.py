@@ -17,13 +17,15 @@ class OrderState(StrEnum):
     CANCELLED = "cancelled"
 
 
-# draft → pending → paid → fulfilled, and draft/pending → cancelled.
+# draft → pending → paid → fulfilled, and draft/pending → cancelled; an order cancelled by a
+# payment failure is paid (or fulfilled) again when the retried payment succeeds and its seats
+# are still free (domain/lifecycle.py).
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     OrderState.DRAFT: frozenset({OrderState.PENDING, OrderState.CANCELLED}),
     OrderState.PENDING: frozenset({OrderState.PAID, OrderState.CANCELLED}),
     OrderState.PAID: frozenset({OrderState.FULFILLED}),
     OrderState.FULFILLED: frozenset(),
-    OrderState.CANCELLED: frozenset(),
+    OrderState.CANCELLED: frozenset({OrderState.PAID, OrderState.FULFILLED}),
 }
 
 

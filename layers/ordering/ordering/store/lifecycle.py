@@ -1,7 +1,14 @@
 """Apply a batch of lifecycle events in one transaction and two round trips:
 
-1. claim the events in the ledger, mark expired reservations, find and lock the orders;
+1. claim the events in the ledger, mark expired reservations, find and lock the orders, and
+   find who holds the seats of those a payment failure cancelled;
 2. write the orders as the domain folded them, with the conflicts and dead letters.
+
+Reviving an order a payment failure cancelled takes its seats back: its items become live
+again (they follow the order's liveness by foreign key), and the unique index "a seat in at
+most one live order" refuses it should another order have taken one of them after step 1 read
+the holders. Then the batch is rolled back and applied again, and the new holder is seen: the
+payment is a refund conflict, and nothing of the first attempt remains.
 """
 
 from __future__ import annotations
@@ -16,9 +23,17 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from ordering.domain import lifecycle
-from ordering.domain.lifecycle import Conflict, LifecycleEvent, OrderStatus, ReservationExpired
+from ordering.domain.lifecycle import (
+    Conflict,
+    LifecycleEvent,
+    OrderStatus,
+    PaymentSucceeded,
+    ReservationExpired,
+    TicketIssued,
+)
 from ordering.domain.order import OrderState
 from ordering.domain.reservation import Reservation
+from ordering.observability import logger
 from ordering.store import ledger
 from ordering.store.ledger import DeadLetter, Delivery
 
@@ -44,6 +59,8 @@ class Outcome:
     expired: list[Reservation] = field(default_factory=list)
     # why each order cancelled by this batch was cancelled
     cancelled: dict[UUID, str] = field(default_factory=dict)
+    # the orders a payment failure had cancelled that this batch made live again
+    revived: list[UUID] = field(default_factory=list)
 
 
 _EXPIRE_RESERVATIONS = """
@@ -63,21 +80,60 @@ WHERE i.reservation_id = ANY(%s) AND o.state IN ('draft', 'pending')
 """
 
 _LOCK_ORDERS = """
-SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id FROM bc_ordering.orders
+SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason FROM bc_ordering.orders
 WHERE id = ANY(%s)
    OR (state IN ('draft', 'pending')
        AND id IN (SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%s)))
 ORDER BY id FOR UPDATE
 """
 
+# The seats of the orders named by the batch that a payment failure cancelled, each with the
+# live order that holds it now, if any (by order_items_seat_in_one_live_order): whether such an
+# order can be revived. After _LOCK_ORDERS, so that it reads the states it locked.
+_SEAT_HOLDERS = """
+SELECT i.order_id, i.seat_id, h.order_id
+FROM bc_ordering.orders o
+JOIN bc_ordering.order_items i ON i.order_id = o.id
+LEFT JOIN bc_ordering.order_items h ON h.seat_id = i.seat_id AND h.order_live
+WHERE o.id = ANY(%s) AND o.state = 'cancelled' AND o.cancel_reason = 'payment-failed'
+"""
+
 _WRITE_ORDERS = """
 UPDATE bc_ordering.orders o
 SET state = u.state, paid_at = u.paid_at, fulfilled_at = u.fulfilled_at, payment_id = u.payment_id,
-    cancel_reason = coalesce(u.cancel_reason, o.cancel_reason), updated_at = %s
+    cancel_reason = u.cancel_reason, updated_at = %s
 FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[])
      AS u(id, state, paid_at, fulfilled_at, payment_id, cancel_reason)
 WHERE o.id = u.id
 """
+
+# what refuses a revival whose seat another order took meanwhile, and how often to try again
+_SEAT_IN_ONE_LIVE_ORDER = "order_items_seat_in_one_live_order"
+_ATTEMPTS = 3
+
+
+class _Seats:
+    """Who holds the seats a revival would take back, as the batch changes it: a seat's live
+    order, from the database, then as the fold cancels and revives orders."""
+
+    def __init__(self, rows: list[tuple[UUID, UUID, UUID | None]]) -> None:
+        self._of: dict[UUID, set[UUID]] = {}  # an order's seats that some revival would take
+        self._holder: dict[UUID, UUID] = {}
+        for order_id, seat_id, holder in rows:
+            self._of.setdefault(order_id, set()).add(seat_id)
+            if holder is not None:
+                self._of.setdefault(holder, set()).add(seat_id)
+                self._holder[seat_id] = holder
+
+    def free_for(self, order_id: UUID) -> bool:
+        return all(self._holder.get(seat, order_id) == order_id for seat in self._of.get(order_id, ()))
+
+    def follow(self, order_id: UUID, was_live: bool, is_live: bool) -> None:
+        for seat in self._of.get(order_id, ()):
+            if is_live and not was_live:
+                self._holder[seat] = order_id
+            elif was_live and not is_live and self._holder.get(seat) == order_id:
+                del self._holder[seat]
 
 
 def _fold(
@@ -87,6 +143,7 @@ def _fold(
     fresh: set[str],
     holders: list[tuple[UUID, UUID]],
     orders: dict[UUID, OrderStatus],
+    seats: _Seats,
     outcome: Outcome,
 ) -> list[OrderStatus]:
     """Apply the batch's new events, in order, to the locked orders; returns the orders changed."""
@@ -110,21 +167,58 @@ def _fold(
             outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
             continue
         for order_id in targets:
-            was_cancelled = orders[order_id].state == OrderState.CANCELLED
-            orders[order_id], conflict = lifecycle.apply(orders[order_id], event)
-            if not was_cancelled and orders[order_id].state == OrderState.CANCELLED:
-                outcome.cancelled[order_id] = (
-                    "reservation-expired" if isinstance(event, ReservationExpired) else "payment-failed"
-                )
+            was_live = orders[order_id].state != OrderState.CANCELLED
+            orders[order_id], conflict = lifecycle.apply(orders[order_id], event, seats_free=seats.free_for(order_id))
+            seats.follow(order_id, was_live, orders[order_id].state != OrderState.CANCELLED)
             if conflict is not None:
                 outcome.conflicts.append((topic, item.event_id, conflict))
         outcome.applied += 1
-    return [order for order_id, order in orders.items() if order != before[order_id]]
+    changed = [order for order_id, order in orders.items() if order != before[order_id]]
+    for order in changed:
+        was_cancelled = before[order.id].state == OrderState.CANCELLED
+        if not was_cancelled and order.state == OrderState.CANCELLED and order.cancel_reason is not None:
+            outcome.cancelled[order.id] = order.cancel_reason
+        elif was_cancelled and order.state != OrderState.CANCELLED:
+            outcome.revived.append(order.id)
+    return changed
+
+
+def _write_orders(cursor: psycopg.Cursor[Any], orders: list[OrderStatus], now: datetime) -> None:
+    if orders:
+        cursor.execute(
+            _WRITE_ORDERS,
+            (
+                now,
+                [o.id for o in orders],
+                [o.state.value for o in orders],
+                [o.paid_at for o in orders],
+                [o.fulfilled_at for o in orders],
+                [o.payment_id for o in orders],
+                [o.cancel_reason for o in orders],
+            ),
+        )
 
 
 def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence[Consumed], now: datetime) -> Outcome:
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _apply_once(connection, topic, batch, now)
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
+            # a revival that lost its seat to another order (or deadlocked with another revival)
+            lost_a_seat = isinstance(exc, psycopg.errors.DeadlockDetected) or (
+                exc.diag.constraint_name == _SEAT_IN_ONE_LIVE_ORDER
+            )
+            if not lost_a_seat or attempt == _ATTEMPTS:
+                raise
+            logger.warning("a revived order's seat was taken meanwhile; applying the batch again", attempt=attempt)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _apply_once(connection: psycopg.Connection[Any], topic: str, batch: Sequence[Consumed], now: datetime) -> Outcome:
     outcome = Outcome()
     direct_ids = [item.event.order_id for item in batch if not isinstance(item.event, ReservationExpired)]
+    # only a payment or a ticket revives an order, so only their batches ask who holds its seats
+    reviving_ids = [item.event.order_id for item in batch if isinstance(item.event, PaymentSucceeded | TicketIssued)]
     reservation_ids = [item.event.reservation_id for item in batch if isinstance(item.event, ReservationExpired)]
     stubs = list({item.expired.id: item.expired for item in batch if item.expired is not None}.values())
     # An explicit transaction in one pipeline, synced twice: BEGIN and the reads travel
@@ -134,6 +228,7 @@ def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence
         connection.cursor() as claims,
         connection.cursor() as holders,
         connection.cursor() as locked,
+        connection.cursor() as seat_holders,
         connection.cursor() as writes,
     ):
         try:
@@ -155,28 +250,28 @@ def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence
                     )
                 holders.execute(_HOLDERS, (reservation_ids,))
                 locked.execute(_LOCK_ORDERS, (direct_ids, reservation_ids))
+                if reviving_ids:
+                    seat_holders.execute(_SEAT_HOLDERS, (reviving_ids,))
                 pipeline.sync()
                 orders = {
-                    row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5])
+                    row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5], row[6])
                     for row in locked.fetchall()
                 }
                 fresh = {row[0] for row in claims.fetchall()}
+                seats = _Seats(seat_holders.fetchall() if reviving_ids else [])
                 changed = _fold(
-                    topic, batch=batch, fresh=fresh, holders=holders.fetchall(), orders=orders, outcome=outcome
+                    topic,
+                    batch=batch,
+                    fresh=fresh,
+                    holders=holders.fetchall(),
+                    orders=orders,
+                    seats=seats,
+                    outcome=outcome,
                 )
-                if changed:
-                    writes.execute(
-                        _WRITE_ORDERS,
-                        (
-                            now,
-                            [o.id for o in changed],
-                            [o.state.value for o in changed],
-                            [o.paid_at for o in changed],
-                            [o.fulfilled_at for o in changed],
-                            [o.payment_id for o in changed],
-                            [outcome.cancelled.get(o.id) for o in changed],
-                        ),
-                    )
+                # the revived orders last, once the orders this batch cancelled have freed their seats
+                revived = set(outcome.revived)
+                _write_orders(writes, [o for o in changed if o.id not in revived], now)
+                _write_orders(writes, [o for o in changed if o.id in revived], now)
                 ledger.record_conflicts(writes, outcome.conflicts)
                 ledger.record_dead_letters(writes, outcome.dead_letters)
                 writes.execute("COMMIT")

@@ -31,6 +31,8 @@ def apply_lifecycle(
             amount=str(conflict.amount) if conflict.amount is not None else None,
             order_total=str(conflict.order_total),
         )
+    for order_id in outcome.revived:
+        logger.info("order cancelled by a payment failure is live again", topic=topic, order_id=str(order_id))
     if outcome.conflicts:
         metrics.add_metric(name="OrderConflicts", unit=MetricUnit.Count, value=len(outcome.conflicts))
     report_dead_letters(outcome.dead_letters)
