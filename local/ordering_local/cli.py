@@ -23,6 +23,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,18 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+def _keep_broker(root: Path, pollers: list[Any]) -> None:
+    """The embedded broker started again, on its port, should it stop; it keeps nothing, so the
+    mappings then reconnect, recreate their topics and read them from the start."""
+    while True:
+        time.sleep(2)
+        if not embedded.broker_answers(os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
+            logging.getLogger("local-runner").warning("the embedded Kafka broker stopped; starting it again")
+            embedded.start_broker_again(root)
+            for poller in pollers:
+                poller.reconnect.set()
+
+
 def _start_mappings(functions: list[Function], environments: Any, root: Path) -> list[Any]:
     """A poller per MSK event of the template, each started and at its position before returning."""
     from ordering_local.mapping import Poller
@@ -98,6 +112,8 @@ def _start_mappings(functions: list[Function], environments: Any, root: Path) ->
     for poller in pollers:
         if not poller.ready.wait(60):
             raise RuntimeError(f"mapping {poller.mapping.name} could not reach the broker at {bootstrap}")
+    if bootstrap == embedded.embedded_broker(root):  # not someone else's to keep
+        threading.Thread(target=_keep_broker, args=(root, pollers), daemon=True, name="broker-keeper").start()
     return pollers
 
 
@@ -158,8 +174,6 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
 
 
 def _consume(args: argparse.Namespace, root: Path) -> int:
-    import threading
-
     from ordering_local.environments import Environments
 
     functions = prepare(root)
@@ -212,9 +226,7 @@ def _publish(args: argparse.Namespace, root: Path) -> int:
         return 2
     if args.direct:
         return _publish_direct(args, root, payloads, [function for function, _ in found])
-    import time
-
-    from ordering_local.kafka import committed_offsets, ensure_topics, produce
+    from ordering_local.kafka import GroupOffsets, ensure_topics, produce
     from ordering_local.mapping import handled_log
 
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
@@ -228,9 +240,11 @@ def _publish(args: argparse.Namespace, root: Path) -> int:
         wanted[(record.topic, record.partition)] = max(wanted.get((record.topic, record.partition), -1), record.offset)
     deadline = time.monotonic() + args.timeout
     for function, mapping in found:
+        offsets = GroupOffsets(bootstrap, mapping.consumer_group)
         while True:
-            committed = committed_offsets(bootstrap, mapping.consumer_group, wanted)
+            committed = offsets.read(wanted)
             if all(committed[partition] > offset for partition, offset in wanted.items()):
+                offsets.close()
                 break
             if time.monotonic() > deadline:
                 print(

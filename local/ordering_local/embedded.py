@@ -132,7 +132,7 @@ def _embedded_redis(state: Path) -> str:
         port = int(port_file.read_text())
         if _redis_answers(port):
             return f"redis://127.0.0.1:{port}/0"
-    port = _free_port()
+    port = _same_port_if_free(port_file)
     server = start_redis(folder, port)
     wait_for_redis(port)
     port_file.write_text(str(port))
@@ -179,6 +179,21 @@ def wait_for_port(port: int, what: str, seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def _same_port_if_free(port_file: Path) -> int:
+    """The port a server of this checkout had, if nothing took it since, so that the commands
+    still running (a runner's mappings) find the server again when it is started anew."""
+    if port_file.is_file():
+        with socket.socket() as probe:
+            # as a server binds it: a port whose last connections are in TIME_WAIT is free to it
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", int(port_file.read_text())))
+                return int(probe.getsockname()[1])
+            except OSError:
+                pass
+    return _free_port()
+
+
 def _embedded_kafka(state: Path) -> str:
     folder = state / "kafka"
     port_file = folder / "port"
@@ -186,12 +201,34 @@ def _embedded_kafka(state: Path) -> str:
         port = int(port_file.read_text())
         if _port_answers(port):
             return f"127.0.0.1:{port}"
-    port = _free_port()
+    port = _same_port_if_free(port_file)
     server = start_broker(folder, port)
     wait_for_port(port, "Kafka broker")
     port_file.write_text(str(port))
     stop_when_gone(folder, server.pid)
     return f"127.0.0.1:{port}"
+
+
+def start_broker_again(root: Path) -> str:
+    """This checkout's embedded broker, started again if it stopped (on its port, if free)."""
+    state = root / ".local"
+    with _locked(state):
+        return _embedded_kafka(state)
+
+
+def embedded_broker(root: Path) -> str | None:
+    """The address of this checkout's embedded broker, if it ever started one."""
+    port_file = root / ".local" / "kafka" / "port"
+    return f"127.0.0.1:{port_file.read_text().strip()}" if port_file.is_file() else None
+
+
+def broker_answers(bootstrap_servers: str) -> bool:
+    host, _, port = bootstrap_servers.partition(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def services(root: Path | None = None) -> Services:

@@ -90,16 +90,30 @@ def produce(
     return landed
 
 
+class GroupOffsets:
+    """A consumer group's committed offsets (the next record it will handle), read without
+    joining the group; one connection for many reads."""
+
+    def __init__(self, bootstrap_servers: str, group: str) -> None:
+        self._reader = Consumer(
+            {"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False}
+        )
+
+    def read(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Per partition; -1 where the group has none."""
+        wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
+        found = self._reader.committed(wanted, timeout=TIMEOUT_S)
+        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in found}
+
+    def close(self) -> None:
+        self._reader.close()
+
+
 def committed_offsets(
     bootstrap_servers: str, group: str, partitions: Iterable[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
-    """The consumer group's committed offset (the next record it will handle) per partition; -1
-    where it has none. Reading them does not join the group."""
-    reader = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False})
+    offsets = GroupOffsets(bootstrap_servers, group)
     try:
-        found = reader.committed(
-            [TopicPartition(topic, partition) for topic, partition in partitions], timeout=TIMEOUT_S
-        )
-        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in found}
+        return offsets.read(partitions)
     finally:
-        reader.close()
+        offsets.close()

@@ -49,6 +49,7 @@ Invoke = Callable[[Function, dict[str, Any]], Any]
 
 RETRY_PAUSE_S = 0.5  # doubled at each retry of the same record, up to RETRY_PAUSE_MAX_S
 RETRY_PAUSE_MAX_S = 8.0
+HANDLED_LOG_MAX_BYTES = 5_000_000
 
 
 def handled_log(state: Path, mapping: KafkaMapping) -> Path:
@@ -93,9 +94,12 @@ class Poller:
     state: Path
     stop: threading.Event = field(default_factory=threading.Event)
     ready: threading.Event = field(default_factory=threading.Event)
+    # set when the broker was started again: the mapping reconnects, recreating its topics
+    reconnect: threading.Event = field(default_factory=threading.Event)
     # per record given up on or retried: how many times it failed
     _attempts: dict[tuple[str, int, int], int] = field(default_factory=dict)
     _paused_until: dict[Partition, float] = field(default_factory=dict)
+    _positioned: bool = False
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name=f"mapping-{self.mapping.name}", daemon=True)
@@ -127,12 +131,13 @@ class Poller:
         )
 
     def _poll(self) -> None:
+        self.reconnect.clear()
         ensure_topics(self.bootstrap_servers, self.mapping.topics)
         consumer = self._consumer()
         try:
             self._assign(consumer)
             self.ready.set()
-            while not self.stop.is_set():
+            while not self.stop.is_set() and not self.reconnect.is_set():
                 self._resume_due(consumer)
                 batch = self._gather(consumer)
                 if batch:
@@ -151,6 +156,9 @@ class Poller:
         ]
         starts: list[TopicPartition] = []
         fixed: list[TopicPartition] = []
+        # Once positioned, a partition found without a committed offset is one the broker lost
+        # (a memory-only broker restarted): all it holds came after, so it is read from the start.
+        latest = self.mapping.starting_position == "LATEST" and not self._positioned
         for committed in consumer.committed(partitions, timeout=TIMEOUT_S):
             if committed.offset >= 0:
                 starts.append(TopicPartition(committed.topic, committed.partition, committed.offset))
@@ -158,14 +166,13 @@ class Poller:
             low, high = consumer.get_watermark_offsets(
                 TopicPartition(committed.topic, committed.partition), timeout=TIMEOUT_S, cached=False
             )
-            start = TopicPartition(
-                committed.topic, committed.partition, high if self.mapping.starting_position == "LATEST" else low
-            )
+            start = TopicPartition(committed.topic, committed.partition, high if latest else low)
             starts.append(start)
             fixed.append(start)
         if fixed:
             consumer.commit(offsets=fixed, asynchronous=False)
         consumer.assign(starts)
+        self._positioned = True
         self._paused_until.clear()
 
     def _resume_due(self, consumer: Consumer) -> None:
@@ -344,6 +351,8 @@ class Poller:
             "records": {name: [min(offsets), max(offsets)] for name, offsets in covered.items()},
             "response": response,
         }
+        if path.is_file() and path.stat().st_size > HANDLED_LOG_MAX_BYTES:
+            path.unlink()  # a record of recent invocations, for publish: not a history to keep
         with path.open("a") as handled:
             handled.write(json.dumps(line, default=str) + "\n")
 

@@ -22,7 +22,9 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
+from ordering_local import embedded
 from ordering_local.environments import FunctionError
 from ordering_local.kafka import committed_offsets, ensure_topics
 from ordering_local.mapping import Poller, failures_folder
@@ -56,7 +58,7 @@ class Topics:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.prefix = f"t{uuid.uuid4().hex[:8]}-"
-        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+        self.reconnect()
 
     def name(self, topic: str) -> str:
         return self.prefix + topic
@@ -70,6 +72,9 @@ class Topics:
             self.producer.produce(self.name(topic), value=data, key=key)
         else:
             self.producer.produce(self.name(topic), value=data, key=key, partition=partition)
+
+    def reconnect(self) -> None:
+        self.producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "acks": "all"})
 
     def flush(self) -> None:
         assert self.producer.flush(10) == 0
@@ -181,10 +186,11 @@ def test_a_thousand_records_across_partitions_end_in_the_right_states(
         assert reply.status == 200, reply.body
         orders.append(reply.body)
 
-    # When 1,000 records reach the broker's three partitions: 850 reservations, with payments
-    # interleaved (the first 50 orders' tickets come before their payments, on another topic),
-    # and the last 50 orders' payments failing
-    reservations = [reservation_created() for _ in range(850)]
+    # When 1,000 records reach the broker's three partitions: 825 reservations, with payments
+    # interleaved: the first 50 orders' tickets before their payments (on another topic), the
+    # next 25 orders' payments failing, and the last 25 orders' payments failing then retried
+    # (a failure and a success on two topics, consumed by two mappings in whatever order)
+    reservations = [reservation_created() for _ in range(825)]
     sent = {topic: 0 for topic in TOPICS}
 
     def send(topic: str, payload: dict[str, Any], key: str) -> None:
@@ -193,14 +199,19 @@ def test_a_thousand_records_across_partitions_end_in_the_right_states(
 
     for index, reservation in enumerate(reservations):
         send("reservation-created", reservation, reservation["seatId"].replace("-", ""))
-        if index % 8 == 0 and index // 8 < 50:
-            order = orders[index // 8]
+        slot, step = divmod(index, 8)
+        if step == 0 and slot < 50:
+            order = orders[slot]
             send("ticket-issued", ticket_issued(order), order["id"])
             payment = payment_succeeded(order)
             send("payment-succeeded", payment, payment["paymentId"])
-        elif index % 8 == 4 and index // 8 < 50:
-            failure = payment_failed(orders[50 + index // 8])
+        elif step == 4 and slot < 50:
+            order = orders[50 + slot]
+            failure = payment_failed(order)
             send("payment-failed", failure, failure["paymentId"])
+            if slot >= 25:
+                retried = payment_succeeded(order)
+                send("payment-succeeded", retried, retried["paymentId"])
     topics.flush()
     assert sum(sent.values()) == 1000
 
@@ -212,13 +223,15 @@ def test_a_thousand_records_across_partitions_end_in_the_right_states(
     with psycopg.connect(database_url, autocommit=True) as connection:
         states: dict[str, str] = dict(connection.execute("SELECT id::text, state FROM bc_ordering.orders").fetchall())
     assert [states[order["id"]] for order in orders[:50]] == ["fulfilled"] * 50
-    assert [states[order["id"]] for order in orders[50:]] == ["cancelled"] * 50
+    assert [states[order["id"]] for order in orders[50:75]] == ["cancelled"] * 25
+    assert [states[order["id"]] for order in orders[75:]] == ["paid"] * 25
     stored = _count(
         database_url,
         "SELECT count(*) FROM bc_ordering.reservations WHERE id = ANY(%s::uuid[])",
         [reservation["reservationId"] for reservation in reservations],
     )
-    assert stored == 850
+    assert stored == 825
+    assert _count(database_url, "SELECT count(*) FROM bc_ordering.order_conflicts") == 0
     assert _count(database_url, "SELECT count(*) FROM bc_ordering.dead_letters") == 0
 
 
@@ -478,3 +491,32 @@ def test_a_partial_batch_failure_commits_what_came_before_and_redelivers_the_res
 
     # Then the records before it were not delivered again; it and those behind it were
     assert stand_in.batches == [[0, 1, 2, 3, 4, 5], [3, 4, 5]]
+
+
+def test_the_runner_starts_a_stopped_embedded_broker_again_and_consumes_from_it(
+    runner: Runner, topics: Topics, service: Service
+) -> None:
+    # Given the mappings consuming from the embedded broker, which then stops (it keeps
+    # nothing: topics and committed offsets are gone with it)
+    kafka = ROOT / ".local" / "kafka"
+    if embedded.embedded_broker(ROOT) != topics.bootstrap:
+        pytest.fail("this test stops the embedded broker; KAFKA_BOOTSTRAP_SERVERS names another")
+    os.kill(int((kafka / "watched-pid").read_text()), signal.SIGKILL)
+
+    # When the runner has started it again on its port, and a reservation is produced there
+    wait_until(lambda: "starting it again" in runner.log(), 30, "the runner restarted the broker")
+    wait_until(lambda: embedded.broker_answers(topics.bootstrap), 30, "the broker answers")
+
+    def recreated() -> bool:
+        found = AdminClient({"bootstrap.servers": topics.bootstrap}).list_topics(timeout=5).topics
+        return len(getattr(found.get(topics.name("reservation-created")), "partitions", {})) == 3
+
+    wait_until(recreated, 30, "the topic recreated, with its partitions")
+    topics.reconnect()  # the broker forgot Inventory's producer too
+    reservation = reservation_created()
+    topics.produce("reservation-created", reservation, partition=0)
+    topics.flush()
+
+    # Then the mapping recreated its topic and applied the reservation
+    wait_until(topics.handled("reservation-created", {0: 1}), 60, "handled after the restart")
+    assert service.add_to_cart(reservation).status == 200
