@@ -152,6 +152,12 @@ def render(results: dict) -> str:  # type: ignore[type-arg]
         f"  {burst['records']:,} produced at once → all committed: {burst['events_per_s']:.0f} events/s"
         f" ({burst['seconds']:.2f} s; direct invocation {direct_rate:.0f} events/s,"
         f" × {burst['events_per_s'] / direct_rate:.2f})",
+        "",
+        "The outbox relay, to the broker",
+        f"  a backlog of {through['relay']['events']:,} events drained:"
+        f" {through['relay']['events_per_s']:.0f} events/s",
+        f"  an event's commit → acknowledged by the broker (one every 50 ms): p50"
+        f" {through['relay']['delay_p50_ms']:.1f} ms, p99 {through['relay']['delay_p99_ms']:.1f} ms",
     ]
     load_figures = results["load"]
     lines += [

@@ -119,4 +119,73 @@ def run(database_url: str, bootstrap: str, state: Any) -> dict[str, Any]:
         "latency_template_window": latency(database_url, bootstrap, state, None),
         "latency_no_window": latency(database_url, bootstrap, state, 0.0),
         "burst": burst(bootstrap, state),
+        "relay": relay_figures(database_url, bootstrap),
     }
+
+
+RELAY_BURST = 10_000
+DELAY_SAMPLES = 100
+
+
+def _insert_events(database_url: str, count: int) -> None:
+    """`count` order-paid events of as many orders, straight into the outbox (setup, not measured)."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)"
+            " SELECT gen_random_uuid(), 1, 'order-paid', 'paid', 50.00, %s FROM generate_series(1, %s)",
+            (now, count),
+        )
+
+
+def relay_figures(database_url: str, bootstrap: str) -> dict[str, float]:
+    """The outbox relay against the broker: a backlog of RELAY_BURST events drained (events/s),
+    then the delay from an event's commit to its acknowledgement, one event every 50 ms."""
+    import threading
+
+    from ordering.events.producer import configuration
+    from ordering.usecases.relay_outbox import relay, relay_round
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
+    topics = {f"{t.upper().replace('-', '_')}_TOPIC": prefix + t for t in ("order-checked-out", "order-paid",
+              "order-fulfilled", "order-cancelled")}  # fmt: skip
+    ensure_topics(bootstrap, list(topics.values()))
+    os.environ.update(topics, KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_AUTH="none")
+    settings.cache_clear()
+    try:
+        producer = Producer(configuration())
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute("TRUNCATE bc_ordering.outbox")
+        _insert_events(database_url, RELAY_BURST)
+        started = time.perf_counter()
+        while relay_round(producer, settings().topic).claimed:
+            pass
+        drained_s = time.perf_counter() - started
+
+        stop = time.monotonic() + DELAY_SAMPLES * 0.05 + 2.0
+        running = threading.Thread(target=relay, args=(stop, producer))
+        running.start()
+        for _ in range(DELAY_SAMPLES):
+            _insert_events(database_url, 1)
+            time.sleep(0.05)
+        running.join()
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            rows = connection.execute(
+                "SELECT extract(epoch FROM published_at - occurred_at) * 1000 FROM bc_ordering.outbox"
+                " ORDER BY id DESC LIMIT %s",
+                (DELAY_SAMPLES,),
+            ).fetchall()
+        delays = sorted(float(row[0]) for row in rows if row[0] is not None)
+        return {
+            "events": RELAY_BURST,
+            "events_per_s": RELAY_BURST / drained_s,
+            "delay_p50_ms": statistics.median(delays),
+            "delay_p99_ms": delays[min(len(delays) - 1, int(len(delays) * 0.99))],
+            "delay_samples": len(delays),
+        }
+    finally:
+        for name in (*topics, "KAFKA_AUTH"):
+            os.environ.pop(name, None)
+        settings.cache_clear()

@@ -74,7 +74,7 @@ def clean_state(stores: dict[str, str]) -> None:
         connection.execute(
             "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
             " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters,"
-            " bc_ordering.idempotency_records"
+            " bc_ordering.idempotency_records, bc_ordering.outbox"
         )
     client = redis.Redis.from_url(stores["REDIS_URL"])
     keys = list(client.scan_iter(match=f"{stores['REDIS_KEY_PREFIX']}*", count=1000))

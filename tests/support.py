@@ -37,10 +37,14 @@ def current_build() -> Path:
 TOPICS = ("reservation-created", "reservation-expired", "payment-succeeded", "payment-failed", "ticket-issued")
 
 
+# the topics it publishes (the outbox relay)
+PUBLISHED_TOPICS = ("order-checked-out", "order-paid", "order-fulfilled", "order-cancelled")
+
+
 def topic_environment(prefix: str) -> dict[str, str]:
-    """The variables that rename every consumed topic (`prefix` + its name), in the functions
-    and in the runner's event source mappings: a test's own topics, whose offsets start afresh."""
-    return {f"{topic.upper().replace('-', '_')}_TOPIC": prefix + topic for topic in TOPICS}
+    """The variables that rename every topic (`prefix` + its name), in the functions, the
+    runner's event source mappings and the relay: a test's own topics, whose offsets start afresh."""
+    return {f"{topic.upper().replace('-', '_')}_TOPIC": prefix + topic for topic in (*TOPICS, *PUBLISHED_TOPICS)}
 
 
 JWT_SECRET = "test-signing-key-of-the-identity-service-long-enough-for-hs256-and-hs512"

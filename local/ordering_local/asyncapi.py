@@ -1,5 +1,6 @@
-"""asyncapi.yaml: the AsyncAPI 3 document of the topics the service consumes, whose payload
-schemas are generated from the pydantic models the consumers validate with (one source)."""
+"""asyncapi.yaml: the AsyncAPI 3 document of the topics the service consumes and of those it
+publishes; the payload schemas are generated from the pydantic models the consumers validate
+with and the relay serialises (one source each)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def _topics() -> dict[str, tuple[type[BaseModel], str, str, str]]:
     }  # fmt: skip
 
 
+def _published() -> dict[str, tuple[type[BaseModel], str]]:
+    """topic → (model, when it is published), as the outbox relay writes them."""
+    from ordering.events.published import OrderCancelled, OrderCheckedOut, OrderFulfilled, OrderPaid
+
+    return {
+        "order-checked-out": (
+            OrderCheckedOut, "draft → pending at checkout, or a waitlist order placed: ready for payment.",
+        ),
+        "order-paid": (OrderPaid, "Its payment is recorded: pending → paid (or paid again after a retried payment),"
+                       " or the payment of an order a ticket fulfilled first (state fulfilled)."),
+        "order-fulfilled": (OrderFulfilled, "Its ticket is issued: → fulfilled."),
+        "order-cancelled": (OrderCancelled, "draft or pending → cancelled, with the reason."),
+    }  # fmt: skip
+
+
 def _message_name(topic: str) -> str:
     return "".join(part.capitalize() for part in topic.split("-"))
 
@@ -76,16 +92,46 @@ def generate() -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{topic}"},
             "summary": effect,
         }
+    for topic, (model, when) in _published().items():
+        name = _message_name(topic)
+        schema = model.model_json_schema(
+            by_alias=True, mode="serialization", ref_template="#/components/schemas/{model}"
+        )
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+        messages[name] = {
+            "name": name,
+            "title": f"{topic} (Ordering)",
+            "contentType": "application/json",
+            "summary": when,
+            "bindings": {"kafka": {"key": {"type": "string", "description": "the order id"}}},
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        variable = topic.upper().replace("-", "_") + "_TOPIC"
+        channels[topic] = {
+            "address": topic,
+            "description": f"Published by the Ordering service; the topic name is configurable ({variable}).",
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        }
+        operations[f"publish{name}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{topic}"},
+            "summary": when,
+        }
     return {
         "asyncapi": "3.0.0",
         "info": {
-            "title": "Ordering service: events consumed",
+            "title": "Ordering service: events consumed and published",
             "version": "1",
             "description": (
-                "Delivery is at least once, in order only within a partition, with no order across topics."
-                " Every consumer is idempotent, and the final state does not depend on arrival order. A record"
-                " that can never succeed (not JSON, wrong schema, unknown order) is kept for inspection and does"
-                " not block its partition; one that fails for a passing cause is retried (docs/contract.md)."
+                "Consumed: delivery is at least once, in order only within a partition, with no order across"
+                " topics. Every consumer is idempotent, and the final state does not depend on arrival order. A"
+                " record that can never succeed (not JSON, wrong schema, unknown order) is kept for inspection and"
+                " does not block its partition; one that fails for a passing cause is retried (docs/contract.md)."
+                " Published: one event per state change of an order, keyed by the order id, through a"
+                " transactional outbox: an event exists if and only if its change committed. At least once, in"
+                " order per order; `version` counts an order's events from 1, so a consumer drops what it saw"
+                " (same eventId, or a version it has) and notices a gap. No event carries a bearer secret."
             ),
         },
         "channels": channels,

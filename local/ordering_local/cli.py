@@ -4,6 +4,7 @@ serve    serve the API on http://127.0.0.1:5003 from template.yaml's routes, and
          Kafka topics of its MSK events as Lambda's event source mappings do
 consume  only consume the Kafka topics (serve --no-kafka: only the API)
 publish  produce Kafka payloads to a topic, and wait until its mapping has handled them
+events   print the order events the outbox relay published (--follow: as they come)
 invoke   invoke one function with an event file (like `sam local invoke -e`)
 token    print a JWT the local configuration accepts
 migrate  apply the SQL migrations
@@ -26,6 +27,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ def prepare(root: Path) -> list[Function]:
     os.environ["DATABASE_URL"] = found.database_url
     os.environ["REDIS_URL"] = found.redis_url
     os.environ["KAFKA_BOOTSTRAP_SERVERS"] = found.kafka_bootstrap_servers
+    os.environ["KAFKA_AUTH"] = "none"  # MSK's IAM is AWS's; a local broker takes plain connections
     os.environ["JWT_SECRET"] = embedded.jwt_secret(root)
     os.environ.pop("JWT_SECRET_ARN", None)
     os.environ.pop("DATABASE_SECRET_ARN", None)
@@ -117,6 +120,31 @@ def _start_mappings(functions: list[Function], environments: Any, root: Path) ->
     return pollers
 
 
+def _start_schedules(functions: list[Function], stopped: threading.Event) -> tuple[Any, list[str]]:
+    """The template's scheduled functions (the outbox relay, the pruning), each invoked at once
+    and then at its rate, in execution environments of their own, as EventBridge Scheduler would."""
+    from ordering_local.environments import Environments, FunctionError
+
+    scheduled = [(function, period) for function in functions for period in function.schedules]
+    environments = Environments([function for function, _ in scheduled], max(1, len(scheduled)))
+    log = logging.getLogger("local-runner")
+
+    def run(function: Function, period: float) -> None:
+        next_run = time.monotonic()
+        while not stopped.is_set():
+            try:
+                result = environments.invoke(function, {"source": "aws.scheduler", "detail-type": "Scheduled Event"})
+                log.info("%s: %s", function.name, json.dumps(result, default=str))
+            except FunctionError as exc:
+                log.error("%s failed: %s", function.name, exc)
+            next_run += period
+            stopped.wait(max(0.0, next_run - time.monotonic()))
+
+    for function, period in scheduled:
+        threading.Thread(target=run, args=(function, period), daemon=True, name=f"schedule-{function.name}").start()
+    return environments, [f"  {function.name:22} every {period:g} s" for function, period in scheduled]
+
+
 def _mappings_table(pollers: list[Any]) -> str:
     lines = [
         f"  {', '.join(poller.mapping.topics):22} → {poller.mapping.function} (group {poller.mapping.consumer_group},"
@@ -127,6 +155,26 @@ def _mappings_table(pollers: list[Any]) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _kafka_side(functions: list[Function], environments: Any, root: Path) -> Iterator[str]:
+    """The event source mappings and the scheduled functions (the outbox relay among them),
+    running until the block ends; what they are, to print."""
+    stopped = threading.Event()
+    pollers = _start_mappings(functions, environments, root)
+    scheduled, schedules = _start_schedules(functions, stopped)
+    try:
+        yield (
+            f"Kafka at {os.environ['KAFKA_BOOTSTRAP_SERVERS']}, its topics consumed as the template's MSK event"
+            f" source mappings:\n{_mappings_table(pollers)}\n"
+            "Scheduled, as EventBridge Scheduler would (the first run now):\n" + "\n".join(schedules)
+        )
+    finally:
+        stopped.set()
+        for poller in pollers:
+            poller.stop.set()
+        scheduled.close()
+
+
 def _serve(args: argparse.Namespace, root: Path) -> int:
     from ordering_local.environments import Environments
     from ordering_local.server import make_server, routes_table
@@ -134,9 +182,14 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
     functions = prepare(root)
     # `kill` (SIGTERM) stops the server as Ctrl-C does, so that it stops its environments too
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with Environments(functions, args.environments) as environments:
+    with contextlib.ExitStack() as running:
+        environments = running.enter_context(Environments(functions, args.environments))
         environments.start_all()
-        pollers = [] if args.no_kafka else _start_mappings(functions, environments, root)
+        kafka = (
+            "Kafka: not consumed, no scheduled function run (--no-kafka; `ordering-local consume` does both)"
+            if args.no_kafka
+            else running.enter_context(_kafka_side(functions, environments, root))
+        )
         origin = os.environ["CORS_ALLOW_ORIGIN"]
         preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
         from ordering_local.openapi import SWAGGER_UI
@@ -146,12 +199,7 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
             "/docs": ("text/html; charset=utf-8", SWAGGER_UI.encode()),
         }
         server = make_server(functions, args.port, environments, cors=preflight, host=args.host, documents=documents)
-        kafka = (
-            "Kafka: not consumed (--no-kafka; `ordering-local consume` does it)"
-            if args.no_kafka
-            else f"Kafka at {os.environ['KAFKA_BOOTSTRAP_SERVERS']}, its topics consumed as the template's MSK"
-            f" event source mappings:\n{_mappings_table(pollers)}"
-        )
+        running.callback(server.server_close)
         print(
             f"Ordering API on http://{args.host}:{args.port} ({args.environments} execution environments),"
             f" browsers allowed from {origin}\n"
@@ -163,13 +211,8 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
             f"{kafka}",
             flush=True,
         )
-        try:
-            with contextlib.suppress(KeyboardInterrupt):
-                server.serve_forever()
-        finally:
-            for poller in pollers:
-                poller.stop.set()
-            server.server_close()
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     return 0
 
 
@@ -178,20 +221,14 @@ def _consume(args: argparse.Namespace, root: Path) -> int:
 
     functions = prepare(root)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with Environments(functions, args.environments) as environments:
+    with (
+        Environments(functions, args.environments) as environments,
+        _kafka_side(functions, environments, root) as kafka,
+    ):
         environments.start_all()
-        pollers = _start_mappings(functions, environments, root)
-        print(
-            f"Kafka at {os.environ['KAFKA_BOOTSTRAP_SERVERS']}, consumed as the template's event source mappings"
-            f" ({args.environments} execution environments):\n{_mappings_table(pollers)}",
-            flush=True,
-        )
-        try:
-            with contextlib.suppress(KeyboardInterrupt):
-                threading.Event().wait()
-        finally:
-            for poller in pollers:
-                poller.stop.set()
+        print(f"{kafka}\n({args.environments} execution environments for the mappings)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
     return 0
 
 
@@ -292,6 +329,24 @@ def _publish_direct(args: argparse.Namespace, root: Path, payloads: list[Any], c
     return 0
 
 
+PUBLISHED_TOPICS = ("order-checked-out", "order-paid", "order-fulfilled", "order-cancelled")
+
+
+def _events(args: argparse.Namespace, root: Path) -> int:
+    """The order events on the broker, from the start of each topic, a JSON line each."""
+    from ordering.config import settings
+    from ordering_local.kafka import ensure_topics, read_from_start
+
+    prepare(root)
+    topics = [settings().topic(topic) for topic in PUBLISHED_TOPICS]
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    ensure_topics(bootstrap, topics)
+    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+        for record in read_from_start(bootstrap, topics, follow=args.follow):
+            print(json.dumps(record), flush=True)
+    return 0
+
+
 def _invoke(args: argparse.Namespace, root: Path) -> int:
     from ordering_local.invoke import invoke
 
@@ -379,6 +434,9 @@ def parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the mapping")
     publish.set_defaults(run=_publish)
+    events = commands.add_parser("events", help="print the order events published to the broker")
+    events.add_argument("--follow", action="store_true", help="keep printing them as they come")
+    events.set_defaults(run=_events)
     invoke = commands.add_parser("invoke", help="invoke a function with an event file")
     invoke.add_argument("function", help="the function's logical id in template.yaml")
     invoke.add_argument("-e", "--event", required=True)

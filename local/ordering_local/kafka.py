@@ -4,12 +4,12 @@ messages produced as the platform's producers send them, and the mappings' commi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from ordering_local.events import message_key
 
@@ -117,3 +117,41 @@ def committed_offsets(
         return offsets.read(partitions)
     finally:
         offsets.close()
+
+
+def read_from_start(bootstrap_servers: str, topics: Sequence[str], *, follow: bool = False) -> Iterator[dict[str, Any]]:
+    """Every record of the topics from their start, in each partition's order; up to the end
+    they had when called, or on and on with `follow`. Reads by assignment: no group is joined."""
+    reader = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "ordering-local-events",
+                       "enable.auto.commit": False, "fetch.wait.max.ms": 10})  # fmt: skip
+    try:
+        metadata = reader.list_topics(timeout=TIMEOUT_S)
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
+        ends: dict[tuple[str, int], int] = {}
+        starts = []
+        for partition in partitions:
+            low, high = reader.get_watermark_offsets(partition, timeout=TIMEOUT_S, cached=False)
+            starts.append(TopicPartition(partition.topic, partition.partition, low))
+            if high > low:
+                ends[(partition.topic, partition.partition)] = high
+        reader.assign(starts)
+        # Tansu reports a partition's end as its last batch's first offset + 1, short of the
+        # batch's other records: past the ends it reported, read on until the topics are quiet
+        while True:
+            record = reader.poll(0.5)
+            if record is None and not follow and not ends:
+                break
+            if record is None or record.error() is not None:
+                continue
+            where = (str(record.topic()), int(record.partition() or 0))
+            offset = int(record.offset() or 0)
+            value = record.value()
+            yield {
+                "topic": where[0], "partition": where[1], "offset": offset,
+                "key": (record.key() or b"").decode(errors="replace"),
+                "value": json.loads(value) if value else None,
+            }  # fmt: skip
+            if where in ends and offset + 1 >= ends[where]:
+                del ends[where]
+    finally:
+        reader.close()

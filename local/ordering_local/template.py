@@ -83,6 +83,8 @@ class Function:
     routes: list[Route] = field(default_factory=list)
     mappings: list[KafkaMapping] = field(default_factory=list)
     timeout_s: float = 3.0  # Lambda's default, when the template sets none
+    # the periods of its Schedule/ScheduleV2 events, in seconds (rate expressions only)
+    schedules: list[float] = field(default_factory=list)
 
     @property
     def topics(self) -> list[str]:
@@ -138,6 +140,15 @@ def _resolved(value: Any, parameters: dict[str, str]) -> Any:
     return None if isinstance(value, dict) else value
 
 
+_RATE_UNITS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def _rate_s(expression: Any) -> float | None:
+    """The period of `rate(N unit)`; None for a cron expression, which the runner does not run."""
+    found = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", str(expression).strip())
+    return int(found.group(1)) * _RATE_UNITS[found.group(2)] if found else None
+
+
 def _kafka_mapping(name: str, function: str, properties: dict[str, Any], template: dict[str, Any]) -> KafkaMapping:
     parameters = _parameter_values(template)
     defaults = {
@@ -187,6 +198,7 @@ def load(root: Path) -> list[Function]:
         environment = {**global_env, **_plain_values((properties.get("Environment") or {}).get("Variables"))}
         routes: list[Route] = []
         mappings: list[KafkaMapping] = []
+        schedules: list[float] = []
         for event_name, event in (properties.get("Events") or {}).items():
             event_properties = event.get("Properties") or {}
             if event.get("Type") == "Api":
@@ -196,6 +208,10 @@ def load(root: Path) -> list[Function]:
                 )
             elif event.get("Type") == "MSK":
                 mappings.append(_kafka_mapping(event_name, name, event_properties, template))
+            elif event.get("Type") in ("Schedule", "ScheduleV2"):
+                period = _rate_s(event_properties.get("ScheduleExpression") or event_properties.get("Schedule"))
+                if period is not None:
+                    schedules.append(period)
         functions.append(
             Function(
                 name=name,
@@ -204,6 +220,7 @@ def load(root: Path) -> list[Function]:
                 environment=environment,
                 routes=routes,
                 mappings=mappings,
+                schedules=schedules,
                 timeout_s=float(properties.get("Timeout", global_function.get("Timeout", 3))),
             )
         )

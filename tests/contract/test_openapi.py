@@ -47,12 +47,21 @@ def test_every_error_message_of_the_contract_appears() -> None:
         assert parametrized in document
 
 
-def test_the_committed_asyncapi_document_is_the_one_the_consumers_models_generate() -> None:
+def test_the_committed_asyncapi_document_is_the_one_the_models_generate() -> None:
+    from ordering.events.published import MODELS
     from ordering_local import asyncapi
 
     assert (ROOT / "asyncapi.yaml").read_text() == asyncapi.text(), "run `.venv/bin/ordering-local asyncapi`"
     document = asyncapi.generate()
-    assert sorted(document["channels"]) == sorted(topic for function in load(ROOT) for topic in function.topics)
+    consumed = [topic for function in load(ROOT) for topic in function.topics]
+    # every topic the template's mappings consume, and every one the relay publishes
+    assert sorted(document["channels"]) == sorted([*consumed, *MODELS])
+    sent = {operation["channel"]["$ref"].rpartition("/")[2] for operation in document["operations"].values()
+            if operation["action"] == "send"}  # fmt: skip
+    assert sent == set(MODELS)
+    assert document["components"]["schemas"]["OrderCancelled"]["properties"]["reason"]["enum"] == [
+        "customer", "service", "payment-failed", "reservation-expired",
+    ]  # fmt: skip
     assert document["components"]["schemas"]["ReservationCreated"]["required"] == [
         "reservationId", "customerId", "seatId", "createdAt", "expiresAt",
     ]  # fmt: skip

@@ -269,3 +269,29 @@ def test_only_the_migrations_use_the_clusters_master_user(template: dict[str, An
         master,
         {"Ref": "ServiceDatabaseSecret"},
     )
+
+
+def test_only_the_relay_writes_to_kafka_and_only_to_the_order_topics(template: dict[str, Any]) -> None:
+    writes = {
+        name: statement
+        for name, statement in _statements(template)
+        if any(str(action).startswith("kafka-cluster:Write") for action in _as_list(statement["Action"]))
+    }
+    assert set(writes) == {"OutboxRelayFunction"}
+    relay = [statement for name, statement in _statements(template) if name == "OutboxRelayFunction"]
+    kafka = {tuple(sorted(_as_list(s["Action"]))): s["Resource"] for s in relay if "kafka-cluster:Connect" in
+             _as_list(s["Action"]) or "kafka-cluster:WriteData" in _as_list(s["Action"])}  # fmt: skip
+    assert kafka[("kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently")] == {"Ref": "MskClusterArn"}
+    topics = [
+        resource["Fn::Sub"][1]["Topic"]
+        for resource in kafka[("kafka-cluster:DescribeTopic", "kafka-cluster:WriteData")]
+    ]
+    assert topics == [
+        {"Ref": t} for t in ("OrderCheckedOutTopic", "OrderPaidTopic", "OrderFulfilledTopic", "OrderCancelledTopic")
+    ]
+    # the relay runs every minute, for about a minute, and the waiting events raise an alarm
+    relay_function = template["Resources"]["OutboxRelayFunction"]["Properties"]
+    assert relay_function["Events"]["EveryMinute"]["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert 60 < relay_function["Timeout"] < 70
+    alarm = template["Resources"]["UnpublishedOrderEvents"]["Properties"]
+    assert (alarm["MetricName"], alarm["TreatMissingData"]) == ("OldestUnpublishedAge", "breaching")

@@ -111,6 +111,17 @@ def test_the_seed_purchase_flow_over_http(server: str, runner_env: dict[str, str
     assert paid["response"] == ticket["response"] == {"batchItemFailures": []}
     assert (status5, fulfilled["state"], fulfilled["paidAt"] is not None) == (200, "fulfilled", True)
 
+    # and the runner's outbox relay told the platform, as `ordering-local events` shows
+    def story() -> list[tuple[str, int]]:
+        lines = _cli(runner_env, "events").splitlines()
+        mine = [json.loads(line) for line in lines if cart1["id"] in line]
+        return sorted((record["value"]["eventType"], record["value"]["version"]) for record in mine)
+
+    deadline = time.monotonic() + 20
+    while story() != [("order-checked-out", 1), ("order-fulfilled", 3), ("order-paid", 2)]:
+        assert time.monotonic() < deadline, story()
+        time.sleep(0.5)
+
 
 def test_an_unknown_route_is_a_404(server: str) -> None:
     assert _http("GET", f"{server}/nowhere")[0] == 404

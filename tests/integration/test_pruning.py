@@ -59,7 +59,15 @@ def test_pruning_deletes_what_is_due_and_nothing_else(service: Service, database
     for key, expiry in (("expired", now - OLD), ("kept", now + dt.timedelta(hours=1))):
         _age(database_url, "INSERT INTO bc_ordering.idempotency_records (id, status, expiry_timestamp)"
              " VALUES (%s, 'COMPLETED', %s)", key, int(expiry.timestamp()))  # fmt: skip
-    before = {table: _count(database_url, table) for table in ("reservations", "consumed_events", "dead_letters")}
+    # and order events: one published long ago, and the old pending order's checkout, as old but
+    # never published (it waits for the relay, however long)
+    _age(database_url, "UPDATE bc_ordering.outbox SET occurred_at = %s WHERE order_id = %s", now - OLD, pending["id"])
+    _age(database_url, "INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount,"
+         " occurred_at, published_at) VALUES (%s, 1, 'order-paid', 'paid', 1, %s, %s)",
+         uuid.uuid4(), now - OLD, now - OLD)  # fmt: skip
+    before = {
+        table: _count(database_url, table) for table in ("reservations", "consumed_events", "dead_letters", "outbox")
+    }
 
     # When the pruning function runs
     function = next(f for f in service.functions if f.name == "PruneFunction")
@@ -69,10 +77,13 @@ def test_pruning_deletes_what_is_due_and_nothing_else(service: Service, database
     # ledger row, one dead letter
     assert deleted == {
         "consumed_events": 1, "reservations": 1, "dead_letters": 1, "idempotency_records": 1, "abandoned_drafts": 1,
+        "outbox": 1,
     }  # fmt: skip
     orders = {row[0] for row in stored_state(database_url)["orders"]}
     assert orders == {uuid.UUID(o["id"]) for o in (fresh, pending, disputed)}
-    after = {table: _count(database_url, table) for table in ("reservations", "consumed_events", "dead_letters")}
+    after = {
+        table: _count(database_url, table) for table in ("reservations", "consumed_events", "dead_letters", "outbox")
+    }
     assert after == {table: count - 1 for table, count in before.items()}
     assert _count(database_url, "idempotency_records") == 1
     # and a second run finds nothing more

@@ -58,6 +58,11 @@ class Settings(BaseModel):
     reservation_retention_days: Positive = Field(7, alias="RESERVATION_RETENTION_DAYS")
     dead_letter_retention_days: Positive = Field(30, alias="DEAD_LETTER_RETENTION_DAYS")
     draft_retention_hours: Positive = Field(24, alias="DRAFT_RETENTION_HOURS")
+    outbox_retention_days: Positive = Field(7, alias="OUTBOX_RETENTION_DAYS")
+    # where the outbox relay publishes: MSK's IAM listener (port 9098) with KAFKA_AUTH=iam
+    kafka_bootstrap_servers: str | None = Field(None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_auth: Literal["none", "iam"] = Field("none", alias="KAFKA_AUTH")
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
     # Kafka topic names, when they differ from the platform's (RESERVATION_CREATED_TOPIC=…)
     topic_names: Mapping[str, str] = Field(default_factory=dict)
 
@@ -74,6 +79,7 @@ class Settings(BaseModel):
             "dead_letters": timedelta(days=self.dead_letter_retention_days),
             "idempotency_records": timedelta(0),  # each record carries its own expiry (24 h)
             "abandoned_drafts": timedelta(hours=self.draft_retention_hours),
+            "outbox": timedelta(days=self.outbox_retention_days),
         }
 
     def topic(self, name: str) -> str:

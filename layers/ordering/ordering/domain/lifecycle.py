@@ -38,6 +38,7 @@ class OrderStatus:
     fulfilled_at: datetime | None
     payment_id: str | None
     cancel_reason: str | None = None
+    version: int = 0  # of the order's published events (outbox): the last one's
 
     @property
     def revivable(self) -> bool:
@@ -148,3 +149,41 @@ def _ticket_issued(order: OrderStatus, event: TicketIssued, *, seats_free: bool)
 def _revived(order: OrderStatus, state: OrderState, **changes: Any) -> OrderStatus:
     """The order a payment failure cancelled, live again: no longer cancelled, so no reason."""
     return replace(order, state=state, cancel_reason=None, **changes)
+
+
+# the events the service publishes (SPEC 3b), one per change of an order
+ORDER_CHECKED_OUT = "order-checked-out"
+ORDER_PAID = "order-paid"
+ORDER_FULFILLED = "order-fulfilled"
+ORDER_CANCELLED = "order-cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """What one change of an order tells the platform: the order as that change left it."""
+
+    order_id: UUID
+    version: int
+    event_type: str
+    state: OrderState
+    total_amount: Decimal
+    reason: str | None = None
+
+
+def events_of(before: OrderStatus, after: OrderStatus) -> list[OrderEvent]:
+    """The events of the change from `before` to `after`, numbered on from `before.version`:
+    paid (the payment recorded, even for an order a ticket fulfilled first), then fulfilled,
+    or cancelled. A change that only completes what was known (a late duplicate) tells nothing."""
+    found: list[tuple[str, OrderState, str | None]] = []
+    fulfilled_now = after.state == OrderState.FULFILLED and before.state != OrderState.FULFILLED
+    if after.paid_at is not None and before.paid_at is None:
+        # paid, then fulfilled in this same batch: the paid event says what it was between
+        found.append((ORDER_PAID, OrderState.PAID if fulfilled_now else after.state, None))
+    if fulfilled_now:
+        found.append((ORDER_FULFILLED, OrderState.FULFILLED, None))
+    if after.state == OrderState.CANCELLED and before.state != OrderState.CANCELLED:
+        found.append((ORDER_CANCELLED, OrderState.CANCELLED, after.cancel_reason))
+    return [
+        OrderEvent(after.id, before.version + number, event_type, state, after.total_amount, reason)
+        for number, (event_type, state, reason) in enumerate(found, start=1)
+    ]

@@ -14,7 +14,7 @@ payment is a refund conflict, and nothing of the first attempt remains.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,7 @@ from ordering.domain import lifecycle
 from ordering.domain.lifecycle import (
     Conflict,
     LifecycleEvent,
+    OrderEvent,
     OrderStatus,
     PaymentSucceeded,
     ReservationExpired,
@@ -61,6 +62,8 @@ class Outcome:
     cancelled: dict[UUID, str] = field(default_factory=dict)
     # the orders a payment failure had cancelled that this batch made live again
     revived: list[UUID] = field(default_factory=list)
+    # the events of the orders' changes, written to the outbox with them
+    events: list[OrderEvent] = field(default_factory=list)
 
 
 _EXPIRE_RESERVATIONS = """
@@ -80,7 +83,7 @@ WHERE i.reservation_id = ANY(%s) AND o.state IN ('draft', 'pending')
 """
 
 _LOCK_ORDERS = """
-SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason FROM bc_ordering.orders
+SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason, version FROM bc_ordering.orders
 WHERE id = ANY(%s)
    OR (state IN ('draft', 'pending')
        AND id IN (SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%s)))
@@ -101,10 +104,18 @@ WHERE o.id = ANY(%s) AND o.state = 'cancelled' AND o.cancel_reason = 'payment-fa
 _WRITE_ORDERS = """
 UPDATE bc_ordering.orders o
 SET state = u.state, paid_at = u.paid_at, fulfilled_at = u.fulfilled_at, payment_id = u.payment_id,
-    cancel_reason = u.cancel_reason, updated_at = %s
-FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[])
-     AS u(id, state, paid_at, fulfilled_at, payment_id, cancel_reason)
+    cancel_reason = u.cancel_reason, version = u.version, updated_at = %s
+FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[], %b::integer[])
+     AS u(id, state, paid_at, fulfilled_at, payment_id, cancel_reason, version)
 WHERE o.id = u.id
+"""
+
+# the events of the batch's changes, in the batch's transaction (the transactional outbox)
+_WRITE_EVENTS = """
+INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, reason, occurred_at)
+SELECT u.order_id, u.version, u.event_type, u.state, u.total_amount, u.reason, %s
+FROM unnest(%b::uuid[], %b::integer[], %b::text[], %b::text[], %b::numeric[], %b::text[])
+     AS u(order_id, version, event_type, state, total_amount, reason)
 """
 
 # what refuses a revival whose seat another order took meanwhile, and how often to try again
@@ -173,14 +184,22 @@ def _fold(
             if conflict is not None:
                 outcome.conflicts.append((topic, item.event_id, conflict))
         outcome.applied += 1
-    changed = [order for order_id, order in orders.items() if order != before[order_id]]
-    for order in changed:
-        was_cancelled = before[order.id].state == OrderState.CANCELLED
-        if not was_cancelled and order.state == OrderState.CANCELLED and order.cancel_reason is not None:
-            outcome.cancelled[order.id] = order.cancel_reason
-        elif was_cancelled and order.state != OrderState.CANCELLED:
-            outcome.revived.append(order.id)
-    return changed
+    return [
+        _account(before[order_id], order, outcome) for order_id, order in orders.items() if order != before[order_id]
+    ]
+
+
+def _account(before: OrderStatus, after: OrderStatus, outcome: Outcome) -> OrderStatus:
+    """Note what a change of an order tells (its events, a cancellation, a revival); the order
+    as it is written, with the version of its last event."""
+    events = lifecycle.events_of(before, after)
+    outcome.events.extend(events)
+    was_cancelled = before.state == OrderState.CANCELLED
+    if not was_cancelled and after.state == OrderState.CANCELLED and after.cancel_reason is not None:
+        outcome.cancelled[after.id] = after.cancel_reason
+    elif was_cancelled and after.state != OrderState.CANCELLED:
+        outcome.revived.append(after.id)
+    return replace(after, version=events[-1].version) if events else after
 
 
 def _write_orders(cursor: psycopg.Cursor[Any], orders: list[OrderStatus], now: datetime) -> None:
@@ -195,6 +214,23 @@ def _write_orders(cursor: psycopg.Cursor[Any], orders: list[OrderStatus], now: d
                 [o.fulfilled_at for o in orders],
                 [o.payment_id for o in orders],
                 [o.cancel_reason for o in orders],
+                [o.version for o in orders],
+            ),
+        )
+
+
+def _write_events(cursor: psycopg.Cursor[Any], events: list[OrderEvent], now: datetime) -> None:
+    if events:
+        cursor.execute(
+            _WRITE_EVENTS,
+            (
+                now,
+                [e.order_id for e in events],
+                [e.version for e in events],
+                [e.event_type for e in events],
+                [e.state.value for e in events],
+                [e.total_amount for e in events],
+                [e.reason for e in events],
             ),
         )
 
@@ -254,7 +290,7 @@ def _apply_once(connection: psycopg.Connection[Any], topic: str, batch: Sequence
                     seat_holders.execute(_SEAT_HOLDERS, (reviving_ids,))
                 pipeline.sync()
                 orders = {
-                    row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5], row[6])
+                    row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5], row[6], row[7])
                     for row in locked.fetchall()
                 }
                 fresh = {row[0] for row in claims.fetchall()}
@@ -272,6 +308,7 @@ def _apply_once(connection: psycopg.Connection[Any], topic: str, batch: Sequence
                 revived = set(outcome.revived)
                 _write_orders(writes, [o for o in changed if o.id not in revived], now)
                 _write_orders(writes, [o for o in changed if o.id in revived], now)
+                _write_events(writes, outcome.events, now)
                 ledger.record_conflicts(writes, outcome.conflicts)
                 ledger.record_dead_letters(writes, outcome.dead_letters)
                 writes.execute("COMMIT")

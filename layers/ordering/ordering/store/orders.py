@@ -30,6 +30,8 @@ _ORDER_ROWS = (
 # The order columns of _ORDER_ROWS, as the statements that change an order return them.
 _RETURNED_ORDER = "o.id, o.owner_key, o.user_id, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at"
 _ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
+# The same columns of an order a CTE named `m` changed, which also returns its new version.
+_CHANGED_ORDER = "m.id, m.owner_key, m.user_id, m.customer_email, m.state, m.total_amount, m.created_at, m.paid_at"
 
 
 def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
@@ -200,18 +202,22 @@ def seat_holder_and_cart_size(
 
 # Moves the order to pending when every guard of checkout holds, and returns it with its
 # items; the row lock makes a second, concurrent checkout of the same order find it pending.
+# Its event goes to the outbox in the same statement: published if and only if it committed.
 _CHECKOUT = f"""
 WITH moved AS (
-    UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s
+    UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s, version = o.version + 1
     WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
       AND o.owner_key = %(owner_key)s
       AND NOT EXISTS (
           SELECT 1 FROM bc_ordering.order_items i
           JOIN bc_ordering.reservations r ON r.id = i.reservation_id
           WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
-    RETURNING {_RETURNED_ORDER}
+    RETURNING {_RETURNED_ORDER}, o.version
+), event AS (
+    INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
+    SELECT id, version, 'order-checked-out', state, total_amount, %(now)s FROM moved
 )
-SELECT m.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+SELECT {_CHANGED_ORDER}, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
 FROM moved m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
 ORDER BY i.created_at, i.id
 """
@@ -247,12 +253,16 @@ def order_with_reservations(
 # with its items; its items' `order_live` follows by the foreign key, which frees its seats.
 _CANCEL = f"""
 WITH cancelled AS (
-    UPDATE bc_ordering.orders o SET state = 'cancelled', cancel_reason = %(reason)s, updated_at = %(now)s
+    UPDATE bc_ordering.orders o
+    SET state = 'cancelled', cancel_reason = %(reason)s, updated_at = %(now)s, version = o.version + 1
     WHERE o.id = %(order_id)s AND o.state IN ('draft', 'pending')
       AND (%(by_service)s OR o.owner_key = %(owner_key)s)
-    RETURNING {_RETURNED_ORDER}
+    RETURNING {_RETURNED_ORDER}, o.version
+), event AS (
+    INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, reason, occurred_at)
+    SELECT id, version, 'order-cancelled', state, total_amount, %(reason)s, %(now)s FROM cancelled
 )
-SELECT m.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+SELECT {_CHANGED_ORDER}, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
 FROM cancelled m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
 ORDER BY i.created_at, i.id
 """
@@ -272,13 +282,18 @@ def cancel(
     return order_from_rows(connection.execute(_CANCEL, params).fetchall())
 
 
-# A waitlist order: placed directly in pending for one seat, with no reservation.
+# A waitlist order: placed directly in pending for one seat, with no reservation; checked out
+# as it is placed, so its event is the one of a checkout.
 _PLACE_WAITLIST_ORDER = """
 WITH placed AS (
     INSERT INTO bc_ordering.orders
-        (id, guest_token_hash, customer_email, state, origin, total_amount, item_count, created_at, updated_at)
-    VALUES (%(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', %(price)s, 1, %(now)s, %(now)s)
+        (id, guest_token_hash, customer_email, state, origin, total_amount, item_count, created_at, updated_at,
+         version)
+    VALUES (%(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', %(price)s, 1, %(now)s, %(now)s, 1)
     RETURNING id
+), event AS (
+    INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
+    SELECT id, 1, 'order-checked-out', 'pending', %(price)s, %(now)s FROM placed
 )
 INSERT INTO bc_ordering.order_items
     (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)

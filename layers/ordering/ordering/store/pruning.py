@@ -50,6 +50,12 @@ _PRUNE = {
         )
         DELETE FROM bc_ordering.orders WHERE id IN (SELECT id FROM doomed)
     """,
+    # events published that long ago: the topics have them (and keep them as long as they do)
+    "outbox": """
+        DELETE FROM bc_ordering.outbox WHERE id IN (
+            SELECT id FROM bc_ordering.outbox WHERE published_at < %(before)s
+            LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+    """,
 }
 KINDS = tuple(_PRUNE)
 
