@@ -12,19 +12,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering.coldstart import imports_done
 from ordering.observability import logger, metrics
-from ordering.store.db import invocation_deadline
+from ordering.store.db import invocation_deadline, invocation_ends
 from ordering.usecases.relay_outbox import relay
 
-# what a run leaves of its time: the round under way, the last metrics, the answer
-MARGIN_S = 5.0
+# what a run keeps, before its database deadline, to mark the last round's events and answer
+MARGIN_S = 1.0
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     with invocation_deadline(context):
-        until = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - MARGIN_S
-        totals = relay(until)
+        ends = invocation_ends() or time.monotonic() + context.get_remaining_time_in_millis() / 1000
+        totals = relay(ends - MARGIN_S)
     logger.info("outbox relayed", extra=totals)
     return totals
 

@@ -88,20 +88,35 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def _keep_broker(root: Path, pollers: list[Any]) -> None:
+def _keep_broker(root: Path, pollers: list[Any], topics: list[str]) -> None:
     """The embedded broker started again, on its port, should it stop; it keeps nothing, so the
-    mappings then reconnect, recreate their topics and read them from the start."""
-    while True:
+    topics are created again, and the mappings reconnect and read them from the start."""
+    from ordering_local.kafka import ensure_topics
+
+    log = logging.getLogger("local-runner")
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    while (root / ".local").is_dir():  # a checkout removed takes its broker with it, for good
         time.sleep(2)
-        if not embedded.broker_answers(os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
-            logging.getLogger("local-runner").warning("the embedded Kafka broker stopped; starting it again")
-            embedded.start_broker_again(root)
-            for poller in pollers:
-                poller.reconnect.set()
+        if embedded.broker_answers(bootstrap):
+            continue
+        log.warning("the embedded Kafka broker stopped; starting it again")
+        try:
+            restarted = embedded.start_broker_again(root)
+            if restarted != bootstrap:
+                log.error("the broker could only start at %s (its port was taken): restart the runner", restarted)
+                return
+            ensure_topics(bootstrap, topics)
+        except Exception:
+            log.exception("the embedded Kafka broker could not be started again; retrying")
+            continue
+        for poller in pollers:
+            poller.reconnect.set()
 
 
 def _start_mappings(functions: list[Function], environments: Any, root: Path) -> list[Any]:
     """A poller per MSK event of the template, each started and at its position before returning."""
+    from ordering.config import settings
+    from ordering_local.kafka import ensure_topics
     from ordering_local.mapping import Poller
 
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
@@ -115,8 +130,15 @@ def _start_mappings(functions: list[Function], environments: Any, root: Path) ->
     for poller in pollers:
         if not poller.ready.wait(60):
             raise RuntimeError(f"mapping {poller.mapping.name} could not reach the broker at {bootstrap}")
+    # the topics the outbox relay publishes to (the platform creates them on AWS; Tansu creates
+    # no topic by itself)
+    published = [settings().topic(topic) for topic in PUBLISHED_TOPICS]
+    ensure_topics(bootstrap, published)
     if bootstrap == embedded.embedded_broker(root):  # not someone else's to keep
-        threading.Thread(target=_keep_broker, args=(root, pollers), daemon=True, name="broker-keeper").start()
+        every_topic = [*published, *(topic for poller in pollers for topic in poller.mapping.topics)]
+        threading.Thread(
+            target=_keep_broker, args=(root, pollers, every_topic), daemon=True, name="broker-keeper"
+        ).start()
     return pollers
 
 
@@ -137,6 +159,8 @@ def _start_schedules(functions: list[Function], stopped: threading.Event) -> tup
                 log.info("%s: %s", function.name, json.dumps(result, default=str))
             except FunctionError as exc:
                 log.error("%s failed: %s", function.name, exc)
+            except Exception:  # the schedule goes on, as EventBridge's would
+                log.exception("%s could not be invoked", function.name)
             next_run += period
             stopped.wait(max(0.0, next_run - time.monotonic()))
 
@@ -185,11 +209,12 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
     with contextlib.ExitStack() as running:
         environments = running.enter_context(Environments(functions, args.environments))
         environments.start_all()
-        kafka = (
-            "Kafka: not consumed, no scheduled function run (--no-kafka; `ordering-local consume` does both)"
-            if args.no_kafka
-            else running.enter_context(_kafka_side(functions, environments, root))
-        )
+        if args.no_kafka:
+            kafka = "Kafka: not consumed, no scheduled function run (--no-kafka; `ordering-local consume` does both)"
+        else:
+            # the consumers' execution environments apart from the API's, as separate functions are
+            consumers = running.enter_context(Environments([f for f in functions if f.mappings], 2))
+            kafka = running.enter_context(_kafka_side(functions, consumers, root))
         origin = os.environ["CORS_ALLOW_ORIGIN"]
         preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
         from ordering_local.openapi import SWAGGER_UI

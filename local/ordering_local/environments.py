@@ -125,10 +125,12 @@ class Environments:
         self.replaced = 0
         self._functions = functions
         self._environment = dict(environment if environment is not None else os.environ)
-        self._idle: queue.SimpleQueue[_Environment] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[_Environment | None] = queue.SimpleQueue()
         self._all: list[_Environment] = []
         self._lock = threading.Lock()
         self._starting = threading.Lock()
+        self._started = False
+        self._closed = False
 
     def _new(self) -> _Environment:
         environment = _Environment(self._functions, self._environment)
@@ -140,34 +142,41 @@ class Environments:
     def start_all(self) -> None:
         """Start every environment (before the first invocation, which waits for them)."""
         with self._starting:
-            for _ in range(self.size - len(self._all)):
-                self._idle.put(self._new())
+            if not self._started:
+                for _ in range(self.size):
+                    self._idle.put(self._new())
+                self._started = True
 
     def invoke(self, function: Function, event: dict[str, Any]) -> Any:
         """The function's response; FunctionError when it raised, died or timed out."""
-        if not self._all:
-            self.start_all()
-        environment = self._idle.get()
-        if not environment.alive:  # it ended while idle (killed): Lambda would not route to it
-            self._replace(environment, function, "ended while idle")
-            environment = self._new()
+        if self._closed:
+            raise FunctionError("Runtime.Closed", "the runner is stopping")
+        self.start_all()
+        # None: a slot whose environment ended; a new one starts for this invocation (a cold start)
+        environment: _Environment | None = self._idle.get()
         try:
+            if environment is not None and not environment.alive:  # ended while idle (killed)
+                self._retire(environment, function, "ended while idle")
+                environment = None
+            if environment is None:
+                environment = self._new()
             return environment.call(function, event)
-        except (FunctionError, OSError) as exc:
-            if environment.alive:
+        except (FunctionError, OSError, EOFError) as exc:
+            if environment is not None and not environment.alive:
+                self._retire(environment, function, exc)
+                environment = None
+            if isinstance(exc, FunctionError):
                 raise
-            self._replace(environment, function, exc)
-            environment = self._new()
-            if isinstance(exc, OSError):
-                raise FunctionError("Runtime.ExitError", "the execution environment ended") from exc
-            raise
+            raise FunctionError("Runtime.ExitError", "the execution environment ended") from exc
         finally:
             self._idle.put(environment)
 
-    def _replace(self, dead: _Environment, function: Function, cause: Exception | str) -> None:
+    def _retire(self, dead: _Environment, function: Function, cause: Exception | str) -> None:
         with self._lock:
-            self._all.remove(dead)
-            self.replaced += 1
+            if dead in self._all:
+                self._all.remove(dead)
+                self.replaced += 1
+        dead.connection.close()
         log.warning(
             "execution environment %s ended during %s (%s); a new one replaces it",
             dead.process.pid,
@@ -176,6 +185,7 @@ class Environments:
         )
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
             environments = list(self._all)
             self._all.clear()

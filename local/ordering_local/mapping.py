@@ -174,6 +174,7 @@ class Poller:
         consumer.assign(starts)
         self._positioned = True
         self._paused_until.clear()
+        self._attempts.clear()  # the records retried are fetched again (or gone, with a broker that restarted)
 
     def _resume_due(self, consumer: Consumer) -> None:
         now = time.monotonic()

@@ -297,3 +297,26 @@ def test_two_relays_at_once_keep_every_orders_events_in_order(service: Service, 
             ("produced", 3), ("acknowledged", 3),
         ], order["id"]  # fmt: skip
     assert sorted(r["value"]["version"] for r in published.events()) == sorted([1, 2, 3] * 30)
+
+
+def test_the_relay_function_publishes_for_its_time_and_answers_before_its_deadline(
+    service: Service, published: Published, database_url: str
+) -> None:
+    # Given an order checked out, and the relay function as deployed, with a 6 s timeout
+    import dataclasses
+
+    from ordering_local.invoke import invoke
+
+    order = service.checkout(service.cart()["id"]).body
+    function = next(f for f in service.functions if f.name == "OutboxRelayFunction")
+    started = time.monotonic()
+
+    # When it runs
+    totals = invoke(dataclasses.replace(function, timeout_s=6.0), {"source": "aws.scheduler"})
+
+    # Then it relayed until just before its database deadline (6 s less 10 %, less 1 s), and
+    # answered, the event published and marked
+    assert 4.0 < time.monotonic() - started < 5.4
+    assert totals == {"claimed": 1, "published": 1}
+    assert [record["key"] for record in published.events()] == [order["id"]]
+    assert [row[3] for row in _outbox(database_url)] == [True]

@@ -52,3 +52,8 @@ def producer() -> Any:
         _local.settings = settings()
         _local.producer.poll(0)  # an IAM token is fetched on the first poll
     return _local.producer
+
+
+def discard() -> None:
+    """Forget the environment's producer (after a fatal error): the next call makes a new one."""
+    _local.producer = None

@@ -71,6 +71,12 @@ def invocation_deadline(context: _RemainingTime | None) -> Iterator[None]:
         _close_forgotten_transaction()
 
 
+def invocation_ends() -> float | None:
+    """The monotonic time at which this invocation's database waits end (None: unbounded)."""
+    deadline: float | None = getattr(_local, "deadline", None)
+    return deadline
+
+
 def _close_forgotten_transaction() -> None:
     """No invocation leaves a transaction open for the next one to run inside (a bug's safety net)."""
     connection: psycopg.Connection[Any] | None = getattr(_local, "connection", None)

@@ -18,6 +18,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
+from ordering.domain.errors import ServiceUnavailable
 from ordering.events.published import MODELS, OrderEvent, serialised
 from ordering.observability import logger, metrics
 from ordering.store import outbox
@@ -60,7 +61,9 @@ def payload(event: outbox.PendingEvent, currency: str) -> OrderEvent:
     return MODELS[event.event_type].model_validate(common)
 
 
-def relay_round(producer: Any, topic: Callable[[str], str]) -> Round:
+def relay_round(producer: Any, topic: Callable[[str], str], until: float | None = None) -> Round:
+    """One round; the wait for the broker's acknowledgements ends by `until` (monotonic), so a
+    round never outlasts its invocation: what is not acknowledged by then waits for the next."""
     config = settings()
     done = Round()
     with session() as connection:
@@ -85,12 +88,11 @@ def relay_round(producer: Any, topic: Callable[[str], str]) -> Round:
                     value=serialised(payload(event, config.currency)),
                     on_delivery=delivered(event.row_id),
                 )
-            if claimed and producer.flush(outbox_wait_s()) > 0:
-                # unacknowledged in time: dropped from the producer, so that none of them is
-                # delivered after its row is free for another round (or another relay)
-                producer.purge()
-                producer.poll(0)
+            wait = outbox_wait_s() if until is None else max(0.1, min(outbox_wait_s(), until - time.monotonic()))
+            if claimed and producer.flush(wait) > 0:
+                _forget(producer)
         except BaseException:
+            _forget(producer)
             connection.rollback()
             raise
         now = utc_now()
@@ -101,6 +103,13 @@ def relay_round(producer: Any, topic: Callable[[str], str]) -> Round:
         (now - event.occurred_at).total_seconds() * 1000 for event in claimed if event.row_id in published
     ]
     return done
+
+
+def _forget(producer: Any) -> None:
+    """Drop what the producer holds unacknowledged, so that none of it is delivered after its
+    row is free for another round (or another relay)."""
+    producer.purge()
+    producer.poll(0)
 
 
 def outbox_wait_s() -> float:
@@ -115,12 +124,24 @@ def relay(until: float, producer: Any | None = None) -> dict[str, int]:
         from ordering.events.producer import producer as environment_producer
 
         producer = environment_producer()
+    from confluent_kafka import KafkaException
+
     config = settings()
     totals = {"claimed": 0, "published": 0}
     pause = BROKER_DOWN_WAIT_S[0]
     next_backlog = time.monotonic()
     while time.monotonic() < until:
-        done = relay_round(producer, config.topic)
+        try:
+            done = relay_round(producer, config.topic, until)
+        except ServiceUnavailable:
+            logger.warning("the database does not answer; the relay waits")
+            time.sleep(min(pause, max(0.0, until - time.monotonic())))
+            pause = min(pause * 2, BROKER_DOWN_WAIT_S[1])
+            continue
+        except KafkaException as exc:  # a fatal producer error (its idempotence state lost)
+            logger.warning("the producer failed; a new one takes over", error=str(exc))
+            producer = _new_producer()
+            continue
         totals["claimed"] += done.claimed
         totals["published"] += done.published
         if done.published:
@@ -137,6 +158,13 @@ def relay(until: float, producer: Any | None = None) -> dict[str, int]:
         if done.claimed < BATCH:
             time.sleep(min(IDLE_WAIT_S, max(0.0, until - time.monotonic())))
     return totals
+
+
+def _new_producer() -> Any:
+    from ordering.events.producer import discard, producer
+
+    discard()
+    return producer()
 
 
 def _report_backlog() -> None:
