@@ -359,6 +359,8 @@ PUBLISHED_TOPICS = ("order-checked-out", "order-paid", "order-fulfilled", "order
 
 def _events(args: argparse.Namespace, root: Path) -> int:
     """The order events on the broker, from the start of each topic, a JSON line each."""
+    import simplejson
+
     from ordering.config import settings
     from ordering_local.kafka import ensure_topics, read_from_start
 
@@ -368,7 +370,7 @@ def _events(args: argparse.Namespace, root: Path) -> int:
     ensure_topics(bootstrap, topics)
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
         for record in read_from_start(bootstrap, topics, follow=args.follow):
-            print(json.dumps(record), flush=True)
+            print(simplejson.dumps(record, use_decimal=True), flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -149,7 +150,7 @@ def read_from_start(bootstrap_servers: str, topics: Sequence[str], *, follow: bo
             yield {
                 "topic": where[0], "partition": where[1], "offset": offset,
                 "key": (record.key() or b"").decode(errors="replace"),
-                "value": json.loads(value) if value else None,
+                "value": json.loads(value, parse_float=Decimal) if value else None,  # 100.00 stays 100.00
             }  # fmt: skip
             if where in ends and offset + 1 >= ends[where]:
                 del ends[where]

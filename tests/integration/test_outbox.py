@@ -97,6 +97,8 @@ def test_a_checkout_publishes_order_checked_out_with_the_order(service: Service,
     [record] = published.of(cart["id"])
     event = record["value"]
     assert record["topic"] == "order-checked-out"
+    # money as the API writes it: a number with two places, exact
+    assert (str(event["totalAmount"]), [str(item["price"]) for item in event["items"]]) == ("100.00", ["50.00"] * 2)
     assert uuid.UUID(event.pop("eventId"))
     assert dt.datetime.fromisoformat(event.pop("occurredAt"))
     assert event == {
