@@ -47,7 +47,7 @@ def _locked(state: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def stop_when_gone(folder: Path, pid: int) -> None:
+def stop_when_gone(folder: Path, pid: int, signal_name: str = "TERM") -> None:
     """Stop the server `pid` once `folder` is removed (or as soon as the server ends, end too).
 
     A shell loop rather than a Python one: it needs nothing of the checkout it watches, which
@@ -56,8 +56,9 @@ def stop_when_gone(folder: Path, pid: int) -> None:
     if marker.is_file() and marker.read_text().strip() == str(pid):
         return
     subprocess.Popen(
-        ["/bin/sh", "-c", 'while [ -d "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 2; done; kill "$2" 2>/dev/null',
-         "stop-when-gone", str(folder), str(pid)],
+        ["/bin/sh", "-c",
+         'while [ -d "$1" ] && kill -0 "$2" 2>/dev/null; do sleep 2; done; kill -s "$3" "$2" 2>/dev/null',
+         "stop-when-gone", str(folder), str(pid), signal_name],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
@@ -71,7 +72,8 @@ def _embedded_postgres(state: Path) -> str:
     server = get_server(folder, cleanup_mode=None)
     lock_file = folder / "postmaster.pid"
     if lock_file.is_file():
-        stop_when_gone(folder, int(lock_file.read_text().split()[0]))
+        # INT: PostgreSQL's fast shutdown, which does not wait for its clients to leave
+        stop_when_gone(folder, int(lock_file.read_text().split()[0]), "INT")
     return str(server.get_uri())
 
 

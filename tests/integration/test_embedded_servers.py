@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ordering_local import embedded
@@ -22,26 +24,25 @@ def _alive(pid: int) -> bool:
     return status.is_file() and "zombie" not in status.read_text()
 
 
-def test_the_embedded_redis_and_broker_stop_once_their_checkout_is_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a checkout whose commands started an embedded Redis and Kafka broker
-    checkout = tmp_path / "clone"
-    checkout.mkdir()
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://unused")
+def test_the_embedded_servers_stop_once_their_checkout_is_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a checkout whose commands started an embedded PostgreSQL, Redis and Kafka broker,
+    # and a client still connected to its PostgreSQL (a runner left running)
+    checkout = Path(tempfile.mkdtemp(prefix="co-", dir="/tmp"))  # short: PostgreSQL's socket lives in it
+    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
     found = embedded.services(checkout)
     assert found.redis_url.startswith("redis://127.0.0.1:")
     assert found.kafka_bootstrap_servers.startswith("127.0.0.1:")
-    servers = [int((checkout / ".local" / name / "watched-pid").read_text()) for name in ("redis", "kafka")]
+    client = psycopg.connect(found.database_url)
+    servers = [int((checkout / ".local" / name / "watched-pid").read_text()) for name in ("postgres", "redis", "kafka")]
     assert all(_alive(pid) for pid in servers)
 
     # When the checkout is removed
     shutil.rmtree(checkout)
 
-    # Then both servers stop within seconds
-    deadline = time.monotonic() + 15
+    # Then all three stop within seconds, PostgreSQL without waiting for its client
+    deadline = time.monotonic() + 20
     while any(_alive(pid) for pid in servers) and time.monotonic() < deadline:
         time.sleep(0.2)
+    client.close()
     assert not [pid for pid in servers if _alive(pid)]
