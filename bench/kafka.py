@@ -21,7 +21,7 @@ from ordering_local.invoke import invoke
 from ordering_local.kafka import committed_offsets, ensure_topics
 from ordering_local.mapping import Poller
 from ordering_local.template import load
-from tests.support import ROOT, reservation_created
+from tests.support import ROOT, published_topic_environment, reservation_created
 
 LATENCY_SAMPLES = 40
 BURST = 10_000
@@ -148,9 +148,7 @@ def relay_figures(database_url: str, bootstrap: str) -> dict[str, float]:
     from ordering.events.producer import configuration
     from ordering.usecases.relay_outbox import relay, relay_round
 
-    prefix = f"bench-{uuid.uuid4().hex[:8]}-"
-    topics = {f"{t.upper().replace('-', '_')}_TOPIC": prefix + t for t in ("order-checked-out", "order-paid",
-              "order-fulfilled", "order-cancelled")}  # fmt: skip
+    topics = published_topic_environment(f"bench-{uuid.uuid4().hex[:8]}-")
     ensure_topics(bootstrap, list(topics.values()))
     os.environ.update(topics, KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_AUTH="none")
     settings.cache_clear()

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 import psycopg
 
+from ordering.events.published import MODELS
 from ordering_local.events import Message, api_gateway_event, message_key, msk_event
 from ordering_local.invoke import invoke
 from ordering_local.template import Function, load
@@ -38,13 +39,22 @@ TOPICS = ("reservation-created", "reservation-expired", "payment-succeeded", "pa
 
 
 # the topics it publishes (the outbox relay)
-PUBLISHED_TOPICS = ("order-checked-out", "order-paid", "order-fulfilled", "order-cancelled")
+PUBLISHED_TOPICS = tuple(MODELS)
+
+
+def _renaming(prefix: str, topics: Sequence[str]) -> dict[str, str]:
+    return {f"{topic.upper().replace('-', '_')}_TOPIC": prefix + topic for topic in topics}
+
+
+def published_topic_environment(prefix: str) -> dict[str, str]:
+    """The variables that rename the published topics only (`prefix` + its name)."""
+    return _renaming(prefix, PUBLISHED_TOPICS)
 
 
 def topic_environment(prefix: str) -> dict[str, str]:
     """The variables that rename every topic (`prefix` + its name), in the functions, the
     runner's event source mappings and the relay: a test's own topics, whose offsets start afresh."""
-    return {f"{topic.upper().replace('-', '_')}_TOPIC": prefix + topic for topic in (*TOPICS, *PUBLISHED_TOPICS)}
+    return _renaming(prefix, (*TOPICS, *PUBLISHED_TOPICS))
 
 
 JWT_SECRET = "test-signing-key-of-the-identity-service-long-enough-for-hs256-and-hs512"

@@ -4,6 +4,7 @@ with and the relay serialises (one source each)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,61 +64,49 @@ def _message_name(topic: str) -> str:
     return "".join(part.capitalize() for part in topic.split("-"))
 
 
-def generate() -> dict[str, Any]:
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    schemas: dict[str, Any] = {}
-    for topic, (model, producer, key, effect) in _topics().items():
+@dataclass
+class _Document:
+    channels: dict[str, Any] = field(default_factory=dict)
+    operations: dict[str, Any] = field(default_factory=dict)
+    messages: dict[str, Any] = field(default_factory=dict)
+    schemas: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, topic: str, schema: dict[str, Any], *, producer: str, key: str, summary: str, sent: bool) -> None:
+        """A topic, its message and the operation on it: received by the service, or sent."""
         name = _message_name(topic)
-        schema = model.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[name] = schema
-        messages[name] = {
+        self.schemas.update(schema.pop("$defs", {}))
+        self.schemas[name] = schema
+        self.messages[name] = {
             "name": name,
             "title": f"{topic} ({producer})",
             "contentType": "application/json",
-            "summary": effect,
+            "summary": summary,
             "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
             "payload": {"$ref": f"#/components/schemas/{name}"},
         }
         variable = topic.upper().replace("-", "_") + "_TOPIC"
-        channels[topic] = {
+        verb = "Published" if sent else "Produced"
+        self.channels[topic] = {
             "address": topic,
-            "description": f"Produced by the {producer} service; the topic name is configurable ({variable}).",
+            "description": f"{verb} by the {producer} service; the topic name is configurable ({variable}).",
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
-        operations[f"consume{name}"] = {
-            "action": "receive",
+        self.operations[f"{'publish' if sent else 'consume'}{name}"] = {
+            "action": "send" if sent else "receive",
             "channel": {"$ref": f"#/channels/{topic}"},
-            "summary": effect,
+            "summary": summary,
         }
+
+
+def generate() -> dict[str, Any]:
+    document = _Document()
+    references = "#/components/schemas/{model}"
+    for topic, (model, producer, key, effect) in _topics().items():
+        schema = model.model_json_schema(mode="validation", ref_template=references)
+        document.add(topic, schema, producer=producer, key=key, summary=effect, sent=False)
     for topic, (model, when) in _published().items():
-        name = _message_name(topic)
-        schema = model.model_json_schema(
-            by_alias=True, mode="serialization", ref_template="#/components/schemas/{model}"
-        )
-        schemas.update(schema.pop("$defs", {}))
-        schemas[name] = schema
-        messages[name] = {
-            "name": name,
-            "title": f"{topic} (Ordering)",
-            "contentType": "application/json",
-            "summary": when,
-            "bindings": {"kafka": {"key": {"type": "string", "description": "the order id"}}},
-            "payload": {"$ref": f"#/components/schemas/{name}"},
-        }
-        variable = topic.upper().replace("-", "_") + "_TOPIC"
-        channels[topic] = {
-            "address": topic,
-            "description": f"Published by the Ordering service; the topic name is configurable ({variable}).",
-            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-        }
-        operations[f"publish{name}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{topic}"},
-            "summary": when,
-        }
+        schema = model.model_json_schema(by_alias=True, mode="serialization", ref_template=references)
+        document.add(topic, schema, producer="Ordering", key="the order id", summary=when, sent=True)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -134,9 +123,9 @@ def generate() -> dict[str, Any]:
                 " (same eventId, or a version it has) and notices a gap. No event carries a bearer secret."
             ),
         },
-        "channels": channels,
-        "operations": operations,
-        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
+        "channels": document.channels,
+        "operations": document.operations,
+        "components": {"messages": document.messages, "schemas": dict(sorted(document.schemas.items()))},
     }
 
 

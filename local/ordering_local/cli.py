@@ -116,6 +116,7 @@ def _keep_broker(root: Path, pollers: list[Any], topics: list[str]) -> None:
 def _start_mappings(functions: list[Function], environments: Any, root: Path) -> list[Any]:
     """A poller per MSK event of the template, each started and at its position before returning."""
     from ordering.config import settings
+    from ordering.events.published import MODELS
     from ordering_local.kafka import ensure_topics
     from ordering_local.mapping import Poller
 
@@ -132,7 +133,7 @@ def _start_mappings(functions: list[Function], environments: Any, root: Path) ->
             raise RuntimeError(f"mapping {poller.mapping.name} could not reach the broker at {bootstrap}")
     # the topics the outbox relay publishes to (the platform creates them on AWS; Tansu creates
     # no topic by itself)
-    published = [settings().topic(topic) for topic in PUBLISHED_TOPICS]
+    published = [settings().topic(topic) for topic in MODELS]
     ensure_topics(bootstrap, published)
     if bootstrap == embedded.embedded_broker(root):  # not someone else's to keep
         every_topic = [*published, *(topic for poller in pollers for topic in poller.mapping.topics)]
@@ -354,18 +355,16 @@ def _publish_direct(args: argparse.Namespace, root: Path, payloads: list[Any], c
     return 0
 
 
-PUBLISHED_TOPICS = ("order-checked-out", "order-paid", "order-fulfilled", "order-cancelled")
-
-
 def _events(args: argparse.Namespace, root: Path) -> int:
     """The order events on the broker, from the start of each topic, a JSON line each."""
     import simplejson
 
     from ordering.config import settings
+    from ordering.events.published import MODELS
     from ordering_local.kafka import ensure_topics, read_from_start
 
     prepare(root)
-    topics = [settings().topic(topic) for topic in PUBLISHED_TOPICS]
+    topics = [settings().topic(topic) for topic in MODELS]
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     ensure_topics(bootstrap, topics)
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):

@@ -14,7 +14,7 @@ import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,27 +119,36 @@ def start_redis(folder: Path, port: int, *options: str) -> subprocess.Popen[byte
     )  # fmt: skip
 
 
-def wait_for_redis(port: int, seconds: float = 10.0) -> None:
+def _wait_until_it_answers(answers: Callable[[int], bool], port: int, what: str, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
-    while not _redis_answers(port):
+    while not answers(port):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"embedded Redis did not start on port {port}")
+            raise RuntimeError(f"embedded {what} did not start on port {port}")
         time.sleep(0.05)
 
 
-def _embedded_redis(state: Path) -> str:
-    folder = state / "redis"
+def wait_for_redis(port: int) -> None:
+    _wait_until_it_answers(_redis_answers, port, "Redis")
+
+
+def _embedded(
+    folder: Path, answers: Callable[[int], bool], start: Callable[[Path, int], subprocess.Popen[bytes]], what: str
+) -> int:
+    """The port of the server kept in `folder`: the running one, else one started now (on its
+    former port when free), watched so that it ends with its folder."""
     port_file = folder / "port"
-    if port_file.is_file():
-        port = int(port_file.read_text())
-        if _redis_answers(port):
-            return f"redis://127.0.0.1:{port}/0"
+    if port_file.is_file() and answers(int(port_file.read_text())):
+        return int(port_file.read_text())
     port = _same_port_if_free(port_file)
-    server = start_redis(folder, port)
-    wait_for_redis(port)
+    server = start(folder, port)
+    _wait_until_it_answers(answers, port, what)
     port_file.write_text(str(port))
     stop_when_gone(folder, server.pid)
-    return f"redis://127.0.0.1:{port}/0"
+    return port
+
+
+def _embedded_redis(state: Path) -> str:
+    return f"redis://127.0.0.1:{_embedded(state / 'redis', _redis_answers, start_redis, 'Redis')}/0"
 
 
 def broker_binary() -> Path:
@@ -152,9 +161,9 @@ def broker_binary() -> Path:
     return binary
 
 
-def _port_answers(port: int) -> bool:
+def _port_answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -173,12 +182,8 @@ def start_broker(folder: Path, port: int) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def wait_for_port(port: int, what: str, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not _port_answers(port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"embedded {what} did not start on port {port}")
-        time.sleep(0.05)
+def wait_for_port(port: int, what: str) -> None:
+    _wait_until_it_answers(_port_answers, port, what)
 
 
 def _same_port_if_free(port_file: Path) -> int:
@@ -197,18 +202,7 @@ def _same_port_if_free(port_file: Path) -> int:
 
 
 def _embedded_kafka(state: Path) -> str:
-    folder = state / "kafka"
-    port_file = folder / "port"
-    if port_file.is_file():
-        port = int(port_file.read_text())
-        if _port_answers(port):
-            return f"127.0.0.1:{port}"
-    port = _same_port_if_free(port_file)
-    server = start_broker(folder, port)
-    wait_for_port(port, "Kafka broker")
-    port_file.write_text(str(port))
-    stop_when_gone(folder, server.pid)
-    return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{_embedded(state / 'kafka', _port_answers, start_broker, 'Kafka broker')}"
 
 
 def start_broker_again(root: Path) -> str:
@@ -225,12 +219,9 @@ def embedded_broker(root: Path) -> str | None:
 
 
 def broker_answers(bootstrap_servers: str) -> bool:
+    """Whether the first broker of a bootstrap list accepts connections."""
     host, _, port = bootstrap_servers.partition(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return True
-    except (OSError, ValueError):
-        return False
+    return port.isdigit() and _port_answers(int(port), host)
 
 
 def services(root: Path | None = None) -> Services:

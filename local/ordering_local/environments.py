@@ -122,7 +122,6 @@ class _Environment:
 class Environments:
     def __init__(self, functions: list[Function], size: int, environment: Mapping[str, str] | None = None) -> None:
         self.size = size
-        self.replaced = 0
         self._functions = functions
         self._environment = dict(environment if environment is not None else os.environ)
         self._idle: queue.SimpleQueue[_Environment | None] = queue.SimpleQueue()
@@ -175,7 +174,6 @@ class Environments:
         with self._lock:
             if dead in self._all:
                 self._all.remove(dead)
-                self.replaced += 1
         dead.connection.close()
         log.warning(
             "execution environment %s ended during %s (%s); a new one replaces it",

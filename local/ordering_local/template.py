@@ -113,13 +113,14 @@ def _plain_values(variables: dict[str, Any] | None) -> dict[str, str]:
     return {key: str(value) for key, value in (variables or {}).items() if not isinstance(value, dict)}
 
 
+def _parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
+    parameters = template.get("Parameters") or {}
+    return {name: str(declared["Default"]) for name, declared in parameters.items() if "Default" in declared}
+
+
 def _parameter_values(template: dict[str, Any]) -> dict[str, str]:
     """Each parameter's value here: the environment variable Globals set from it, else its default."""
-    values = {
-        name: str(declared["Default"])
-        for name, declared in (template.get("Parameters") or {}).items()
-        if "Default" in declared
-    }
+    values = _parameter_defaults(template)
     globals_env = ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
     for variable, value in (globals_env.get("Variables") or {}).items():
         if isinstance(value, dict) and "Ref" in value and os.environ.get(variable):
@@ -151,11 +152,7 @@ def _rate_s(expression: Any) -> float | None:
 
 def _kafka_mapping(name: str, function: str, properties: dict[str, Any], template: dict[str, Any]) -> KafkaMapping:
     parameters = _parameter_values(template)
-    defaults = {
-        name: str(declared["Default"])
-        for name, declared in (template.get("Parameters") or {}).items()
-        if "Default" in declared
-    }
+    defaults = _parameter_defaults(template)
     topics: list[str] = []
     platform_topics: dict[str, str] = {}
     for topic in properties.get("Topics") or []:

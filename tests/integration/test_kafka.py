@@ -445,22 +445,28 @@ def _poller(topics: Topics, stand_in: StandIn, tmp_path: Path, **settings: Any) 
     return Poller(mapping, function, topics.bootstrap, stand_in, tmp_path)
 
 
+def _deliver_at_once(poller: Poller, topics: Topics, count: int) -> None:
+    """Start the poller, put `count` records on partition 0 in one go, wait until all are committed."""
+    poller.start()
+    assert poller.ready.wait(30)
+    try:
+        for index in range(count):
+            topics.produce("reservation-created", {"n": index}, partition=0)
+        topics.flush()
+        wait_until(topics.committed_by(poller, {0: count}), 60, "all committed")
+    finally:
+        poller.stop.set()
+
+
 def test_a_function_error_is_bisected_down_to_the_record_and_that_record_alone_is_given_up_on(
     topics: Topics, tmp_path: Path
 ) -> None:
     # Given a mapping (bisect on, 2 retries) whose function crashes on any batch holding offset 5
     stand_in = StandIn(error_at=5)
     poller = _poller(topics, stand_in, tmp_path, maximum_retry_attempts=2)
-    poller.start()
-    assert poller.ready.wait(30)
-    try:
-        # When 8 records reach one partition at once
-        for index in range(8):
-            topics.produce("reservation-created", {"n": index}, partition=0)
-        topics.flush()
-        wait_until(topics.committed_by(poller, {0: 8}), 60, "all committed")
-    finally:
-        poller.stop.set()
+
+    # When 8 records reach one partition at once
+    _deliver_at_once(poller, topics, 8)
 
     # Then the batch was halved down to the failing record, which alone was retried twice, then
     # kept in the on-failure destination; every other record succeeded exactly once
@@ -478,16 +484,9 @@ def test_a_partial_batch_failure_commits_what_came_before_and_redelivers_the_res
     # Given a mapping whose function reports offset 3 failed, once
     stand_in = StandIn(report_at=3)
     poller = _poller(topics, stand_in, tmp_path)
-    poller.start()
-    assert poller.ready.wait(30)
-    try:
-        # When 6 records reach one partition at once
-        for index in range(6):
-            topics.produce("reservation-created", {"n": index}, partition=0)
-        topics.flush()
-        wait_until(topics.committed_by(poller, {0: 6}), 60, "all committed")
-    finally:
-        poller.stop.set()
+
+    # When 6 records reach one partition at once
+    _deliver_at_once(poller, topics, 6)
 
     # Then the records before it were not delivered again; it and those behind it were
     assert stand_in.batches == [[0, 1, 2, 3, 4, 5], [3, 4, 5]]

@@ -25,8 +25,8 @@ from tests.support import (
     Service,
     payment_failed,
     payment_succeeded,
+    published_topic_environment,
     ticket_issued,
-    topic_environment,
 )
 
 
@@ -40,7 +40,7 @@ class Published:
 
     def environment(self) -> dict[str, str]:
         """The variables that rename the published topics (the consumed ones keep their names)."""
-        return {name: value for name, value in topic_environment(self.prefix).items() if name.startswith("ORDER_")}
+        return published_topic_environment(self.prefix)
 
     def producer(self) -> Producer:
         from ordering.events.producer import configuration

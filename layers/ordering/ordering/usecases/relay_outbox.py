@@ -10,6 +10,7 @@ only writes outbox rows, goes on.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
+from ordering.events import producer as producers
 from ordering.events.published import MODELS, OrderEvent, serialised
 from ordering.observability import logger, metrics
 from ordering.store import outbox
@@ -71,14 +73,11 @@ def relay_round(producer: Any, topic: Callable[[str], str], until: float | None 
         done.claimed = len(claimed)
         acknowledged: list[int] = []
 
-        def delivered(row_id: int) -> Callable[[Any, Any], None]:
-            def report(error: Any, _message: Any) -> None:
-                if error is None:
-                    acknowledged.append(row_id)
-                else:
-                    logger.warning("event not acknowledged; published in a later round", error=str(error))
-
-            return report
+        def delivered(row_id: int, error: Any, _message: Any) -> None:
+            if error is None:
+                acknowledged.append(row_id)
+            else:
+                logger.warning("event not acknowledged; published in a later round", error=str(error))
 
         try:
             for event in claimed:
@@ -86,7 +85,7 @@ def relay_round(producer: Any, topic: Callable[[str], str], until: float | None 
                     topic(event.event_type),
                     key=str(event.order_id),
                     value=serialised(payload(event, config.currency)),
-                    on_delivery=delivered(event.row_id),
+                    on_delivery=functools.partial(delivered, event.row_id),
                 )
             wait = outbox_wait_s() if until is None else max(0.1, min(outbox_wait_s(), until - time.monotonic()))
             if claimed and producer.flush(wait) > 0:
@@ -113,18 +112,15 @@ def _forget(producer: Any) -> None:
 
 
 def outbox_wait_s() -> float:
-    from ordering.events.producer import DELIVERY_TIMEOUT_MS
-
-    return DELIVERY_TIMEOUT_MS / 1000 + 1.0
+    """How long a round waits for the broker: its delivery timeout, and a second more."""
+    return producers.DELIVERY_TIMEOUT_MS / 1000 + 1.0
 
 
 def relay(until: float, producer: Any | None = None) -> dict[str, int]:
     """Rounds until the monotonic time `until`; how many events were claimed and published."""
     if producer is None:
-        from ordering.events.producer import producer as environment_producer
-
-        producer = environment_producer()
-    from confluent_kafka import KafkaException
+        producer = producers.producer()
+    from confluent_kafka import KafkaException  # the relay function's own dependency, not the layer's
 
     config = settings()
     totals = {"claimed": 0, "published": 0}
@@ -161,10 +157,8 @@ def relay(until: float, producer: Any | None = None) -> dict[str, int]:
 
 
 def _new_producer() -> Any:
-    from ordering.events.producer import discard, producer
-
-    discard()
-    return producer()
+    producers.discard()
+    return producers.producer()
 
 
 def _report_backlog() -> None:
