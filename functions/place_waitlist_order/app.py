@@ -14,8 +14,8 @@ from ordering.domain.rules import require_platform_service
 from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, refusal
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.models import WaitlistOrderRequest
 from ordering.http.schemas import WaitlistPlaced
+from ordering.http.waitlist_request import WaitlistOrderRequest
 from ordering.usecases.place_waitlist_order import PlaceWaitlistOrder, place_waitlist_order
 
 app = api()

@@ -257,6 +257,30 @@ def test_a_poison_record_is_kept_as_a_dead_letter_and_its_partition_moves_on(
     assert service.add_to_cart(reservation).status == 200
 
 
+def test_a_record_with_a_nul_is_set_aside_without_a_retry_and_the_next_is_applied(
+    runner: Runner, topics: Topics, service: Service, database_url: str
+) -> None:
+    # Given a reservation whose seat number holds a NUL, then a valid one behind it in its partition
+    poisoned, reservation = {**reservation_created(), "seatNumber": "VIP\x00A-12"}, reservation_created()
+    topics.produce("reservation-created", poisoned, partition=1)
+    topics.produce("reservation-created", reservation, partition=1)
+    topics.flush()
+
+    # When the mapping has handled the partition
+    wait_until(topics.handled("reservation-created", {1: 2}), 30, "both records handled")
+
+    # Then the first is a dead letter without a single retry, and the one behind it was applied
+    letters = _count(
+        database_url,
+        "SELECT count(*) FROM bc_ordering.dead_letters WHERE topic = %s AND reason = %s",
+        topics.name("reservation-created"),
+        "schema: seatNumber: string_nul",
+    )
+    assert letters == 1
+    assert _attempts(runner, topics.name("reservation-created")) == 0
+    assert service.add_to_cart(reservation).status == 200
+
+
 def _private_postgres(folder: Path) -> tuple[str, Callable[[], None], Callable[[], None]]:
     """A PostgreSQL server of this test's own, which it can really stop and start again."""
     from pgserver.postgres_server import get_server

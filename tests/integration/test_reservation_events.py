@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import psycopg
+from collections.abc import Sequence
+from typing import Any
 
-from ordering_local.events import Message
+import psycopg
+import pytest
+
+from ordering_local.events import Message, msk_event
 from tests.support import Service, dead_letters, reservation_created
 
 
@@ -70,3 +74,51 @@ def test_records_are_reported_for_retry_when_the_database_is_down(service: Servi
             {"itemIdentifier": {"partition": "reservation-created-0", "offset": 41}},
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        pytest.param({"seatNumber": "VIP\x00A-12"}, "schema: seatNumber: string_nul", id="nul-seat-number"),
+        pytest.param({"section": "V" * 65}, "schema: section: string_too_long", id="section-over-64"),
+        pytest.param({"seatNumber": "A" * 600_000}, "schema: seatNumber: string_too_long", id="seat-number-600KB"),
+        pytest.param({"customerId": "user\x00-123"}, "schema: customerId: string_nul", id="nul-customer-id"),
+        pytest.param({"basePrice": "fifty"}, "schema: basePrice: decimal_parsing", id="wrong-type"),
+    ],
+)
+def test_a_record_that_can_never_be_stored_is_set_aside_at_once(
+    service: Service, database_url: str, change: dict[str, Any], reason: str
+) -> None:
+    # Given a record no column can hold, and a good record behind it in the same partition
+    bad, good = {**reservation_created(), **change}, reservation_created()
+    # When the batch is consumed
+    response = service.deliver(
+        "reservation-created",
+        [Message("reservation-created", bad, offset=1), Message("reservation-created", good, offset=2)],
+    )
+    # Then nothing is reported for retry: the bad record is a dead letter, the good one is stored
+    assert response == {"batchItemFailures": []}
+    assert [(offset, why) for _, _, offset, _, why in dead_letters(database_url)] == [(1, reason)]
+    assert [row[0] for row in _reservations(database_url)] == [good["reservationId"]]
+
+
+def test_a_record_the_database_refuses_for_its_value_is_a_dead_letter_not_a_retry(database_url: str) -> None:
+    # Given a topic whose records carry a number the consumer hands PostgreSQL as it is, and a
+    # batch of a record that PostgreSQL refuses (not a number) between two it takes
+    from ordering.events.consumer import TopicHandler, consume
+    from ordering.store.db import session
+
+    def store(batch: Sequence[tuple[Any, str]]) -> None:
+        with session() as connection, connection.transaction():
+            for _, text in batch:
+                connection.execute("SELECT %s::integer", (text,))
+
+    handler: TopicHandler[str] = TopicHandler(parse=lambda value: (value or b"").decode(), apply=store)
+    messages = [Message("texts", text.encode(), offset=n) for n, text in enumerate(["1", "two", "3"])]
+    # When the batch is consumed
+    response = consume(msk_event(messages), {"texts": handler})
+    # Then the refused record is kept as a dead letter at once, and nothing is retried
+    assert response == {"batchItemFailures": []}
+    assert [(offset, why) for _, _, offset, _, why in dead_letters(database_url)] == [
+        (1, "refused by the database: InvalidTextRepresentation")
+    ]

@@ -1,12 +1,14 @@
 """Apply a batch of Kafka records set-based, isolating the one that fails.
 
 Per topic, every record is parsed first. A record that can never succeed (not JSON, wrong
-schema, unknown order) is kept in the dead-letter table, logged and counted, and not reported,
-so its partition moves on. The parsed records of a topic are applied in one call (a few
-statements for the whole batch); if that call fails, they are applied one at a time to find
-the failing record. A record that fails for any other reason than being unprocessable (the
-database is down, or a bug) is reported as a batch item failure, with every later record of
-its partition, so Lambda retries them in order and nothing is lost.
+schema, a NUL in a string, a string longer than its column, unknown order) is kept in the
+dead-letter table, logged and counted, and not reported, so its partition moves on at once.
+The parsed records of a topic are applied in one call (a few statements for the whole batch);
+if that call fails, they are applied one at a time to find the failing record. One that the
+database refuses for its own values (a data error, a check) is unprocessable too. A record
+that fails for any other reason (the database is down, or a bug) is reported as a batch item
+failure, with every later record of its partition, so Lambda retries them in order and
+nothing is lost.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
@@ -29,6 +32,11 @@ Payload = TypeVar("Payload")
 
 class UnprocessableRecord(Exception):
     """A record that will never succeed, however often it is retried."""
+
+
+# What PostgreSQL says of a value itself, whatever else is stored: a record that meets one of
+# these alone will meet it on every retry (a value out of range, text it cannot hold, a check).
+_ALWAYS_REFUSED = (psycopg.errors.DataError, psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,9 @@ def _apply(handler: TopicHandler[Any], parsed: list[tuple[Delivery, Any]]) -> li
             handler.apply([(record, payload)])
         except UnprocessableRecord as exc:
             retry.extend(_keep([DeadLetter(record, str(exc))]))
+        except _ALWAYS_REFUSED as exc:
+            logger.error("record refused by the database", topic=record.topic, error=type(exc).__name__)
+            retry.extend(_keep([DeadLetter(record, f"refused by the database: {type(exc).__name__}")]))
         except Exception as exc:
             # Not known to be permanent (the database is down, or a bug here): retry it, and
             # hold back the rest of its partition so that order within the partition holds.

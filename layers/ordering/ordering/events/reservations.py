@@ -22,6 +22,10 @@ from ordering.usecases.clock import utc_now
 from ordering.usecases.record_reservations import record_reservations
 
 CustomerId = Annotated[str, Field(min_length=1, max_length=256)]
+# What the service stores of a seat's description, at most (migration 0008 holds the columns to it);
+# a longer one is a record that can never be applied.
+SEAT_TEXT_MAX = 64
+SeatText = Annotated[str | None, Field(max_length=SEAT_TEXT_MAX)]
 
 
 class ReservationCreatedEvent(BaseModel):
@@ -31,8 +35,8 @@ class ReservationCreatedEvent(BaseModel):
     reservationId: UUID
     customerId: CustomerId
     seatId: UUID
-    seatNumber: str | None = None
-    section: str | None = None
+    seatNumber: SeatText = None
+    section: SeatText = None
     basePrice: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] = Decimal(0)
     createdAt: AwareDatetime
     expiresAt: AwareDatetime

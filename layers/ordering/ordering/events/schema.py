@@ -1,4 +1,5 @@
-"""Payload parsing shared by every topic: JSON with exact decimals, then a pydantic schema."""
+"""Payload parsing shared by every topic: JSON with exact decimals, no NUL in any string, then a
+pydantic schema. A record refused here can never succeed: it is set aside at once (consumer.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def parse_model(model: type[Model], value: bytes | None) -> Model:
         document = jsonio.loads(value)
     except ValueError:
         raise UnprocessableRecord("value is not JSON") from None
+    field = jsonio.nul_field(document)
+    if field is not None:
+        raise UnprocessableRecord(f"schema: {field}: string_nul")
     try:
         return model.model_validate(document)
     except ValidationError as exc:

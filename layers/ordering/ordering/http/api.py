@@ -10,7 +10,10 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering.config import settings
@@ -18,6 +21,7 @@ from ordering.domain.errors import OrderingError, ServiceUnavailable
 from ordering.domain.identity import Caller
 from ordering.domain.order import Order
 from ordering.http import jsonio
+from ordering.http.models import NUL_ERROR
 from ordering.http.schemas import ErrorBody
 from ordering.observability import logger
 from ordering.store.db import invocation_deadline
@@ -45,7 +49,6 @@ _PROBLEMS = {
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
     "decimal_max_places": "must have at most 2 decimal places",
-    "email": "must be an email address",
 }
 
 
@@ -53,6 +56,8 @@ def validation_message(error: dict[str, Any]) -> str:
     """A 400 message naming the field and the problem, from one pydantic error."""
     location = [str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query", "header")]
     kind = error.get("type", "")
+    if kind == NUL_ERROR:  # found by the body's own check, which names the field (models.py)
+        return f"Field '{error.get('ctx', {}).get('field')}' must not contain NUL characters"
     if kind == "json_invalid":
         return "Request body is not valid JSON"
     if not location:
@@ -67,6 +72,8 @@ def validation_message(error: dict[str, Any]) -> str:
         return f"Field '{field}' must be at most {context.get('le')}"
     if kind in ("int_parsing", "int_type"):
         return f"Field '{field}' must be an integer"
+    if kind == "value_error" and "email" in str(error.get("msg", "")):
+        return f"Field '{field}' must be an email address"
     if kind == "string_too_long":
         return f"Field '{field}' must be at most {error.get('ctx', {}).get('max_length')} characters"
     return f"Field '{field}' {_PROBLEMS.get(kind, 'is invalid')}"
@@ -80,6 +87,10 @@ def api() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
         return error_response(HTTPStatus.BAD_REQUEST, validation_message(exc.errors()[0]))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
 
     @app.exception_handler(OrderingError)
     def refused(exc: OrderingError) -> Response[str]:
@@ -141,6 +152,7 @@ def _refuse_before_routing(event: dict[str, Any]) -> tuple[int, str] | None:
     content_type = headers.get("content-type", JSON).split(";")[0].strip().lower()
     if content_type != JSON:
         return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"
+    _lower_media_type(event)
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
@@ -149,6 +161,24 @@ def _refuse_before_routing(event: dict[str, Any]) -> tuple[int, str] | None:
     if not body.lstrip().startswith("{"):
         return HTTPStatus.BAD_REQUEST, "Request body must be a JSON object"
     return None
+
+
+def _lower_media_type(event: dict[str, Any]) -> None:
+    """Media types compare case-insensitively (RFC 9110), but Powertools' body parser compares
+    `application/json` case-sensitively and fails on `Application/JSON`: the request's media type
+    is handed on in lower case, as the client meant it."""
+    for name in ("headers", "multiValueHeaders"):
+        for key, value in list((event.get(name) or {}).items()):
+            if key.lower() != "content-type":
+                continue
+            values = value if isinstance(value, list) else [value]
+            lowered = [_lowered_media_type(str(one)) for one in values]
+            event[name][key] = lowered if isinstance(value, list) else lowered[0]
+
+
+def _lowered_media_type(value: str) -> str:
+    media_type, separator, parameters = value.partition(";")
+    return media_type.strip().lower() + separator + parameters
 
 
 def is_internal(event: Mapping[str, Any] | None) -> bool:

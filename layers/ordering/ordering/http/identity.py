@@ -28,6 +28,15 @@ def header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
+def _identity_header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """An identity header's value; one holding NUL is refused (no id or token holds one)."""
+    value = header(headers, name)
+    if value is not None and "\x00" in value:
+        spelled = "-".join(part.capitalize() for part in name.split("-"))
+        raise errors.InvalidRequest(f"Header '{spelled}' must not contain NUL characters")
+    return value
+
+
 def _blank_to_none(value: str | None) -> str | None:
     if value is None:
         return None
@@ -93,9 +102,9 @@ def identify(
     come from the body (POST), else from the headers X-User-Id / X-Guest-Token (GET, PATCH,
     DELETE). On the internal API a request needs no identity: the network is the trust
     boundary (a token, when sent, must still be valid)."""
-    authorization = _blank_to_none(header(headers, "authorization"))
-    user_id = _blank_to_none(user_id) or _blank_to_none(header(headers, USER_ID_HEADER))
-    guest_token = _blank_to_none(guest_token) or _blank_to_none(header(headers, GUEST_TOKEN_HEADER))
+    authorization = _blank_to_none(_identity_header(headers, "authorization"))
+    user_id = _blank_to_none(user_id) or _blank_to_none(_identity_header(headers, USER_ID_HEADER))
+    guest_token = _blank_to_none(guest_token) or _blank_to_none(_identity_header(headers, GUEST_TOKEN_HEADER))
     if authorization is None and user_id is None and guest_token is None:
         if internal:
             return Caller(internal=True)

@@ -48,3 +48,24 @@ def dumps(value: Any) -> str:
         value, default=_json_form, use_decimal=False, separators=(",", ":"), ensure_ascii=False
     )
     return text
+
+
+def nul_field(document: Any, path: str = "") -> str | None:
+    """The dotted name of the first string in the document that holds a NUL character: no field
+    of ours can store one (PostgreSQL text refuses it), and none has a use for it."""
+    if isinstance(document, str):
+        return (path or "body") if "\x00" in document else None
+    if isinstance(document, dict):
+        items: Any = document.items()
+    elif isinstance(document, list):
+        items = enumerate(document)
+    else:
+        return None
+    for name, value in items:
+        key = str(name)
+        if "\x00" in key:
+            return f"{path}.{key!r}" if path else repr(key)
+        found = nul_field(value, f"{path}.{key}" if path else key)
+        if found is not None:
+            return found
+    return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
+
+from ordering.http.jsonio import nul_field
 
 # Bodies are parsed with every number as Decimal (jsonio.loads), so strict Decimal accepts
 # JSON numbers and refuses strings; strict str refuses numbers for ids and tokens.
@@ -18,12 +19,25 @@ Money = Annotated[Decimal, Strict(), Field(allow_inf_nan=False, max_digits=12)]
 UserId = Annotated[str | None, Strict(), Field(default=None, max_length=128, repr=False)]
 GuestToken = Annotated[str | None, Strict(), Field(default=None, max_length=256, repr=False)]
 
+# The error type of a string holding NUL; its context names the field (http/api.py says it).
+NUL_ERROR = "string_nul"
 
-class _Body(BaseModel):
+
+class Body(BaseModel):
+    """A request body: unknown fields are ignored, but no string of it, known or not, holds NUL."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, document: Any) -> Any:
+        field = nul_field(document)
+        if field is not None:
+            raise PydanticCustomError(NUL_ERROR, "Field {field} must not contain NUL characters", {"field": field})
+        return document
 
-class AddToCartRequest(_Body):
+
+class AddToCartRequest(Body):
     reservationId: UUID | None = None
     seatId: UUID
     price: Money
@@ -31,30 +45,7 @@ class AddToCartRequest(_Body):
     guestToken: GuestToken = None
 
 
-class CheckoutRequest(_Body):
+class CheckoutRequest(Body):
     orderId: UUID
     userId: UserId = None
     guestToken: GuestToken = None
-
-
-def _email(value: str) -> str:
-    """An email address, in lower case: the Waitlist service's retry of the same customer is
-    the same owner whatever the case it writes."""
-    value = value.strip()
-    if not _EMAIL.fullmatch(value):
-        raise PydanticCustomError("email", "must be an email address")
-    return value.lower()
-
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-# The Waitlist service sends the customer's email as the guest token: a bearer credential
-# (the order's owner) and personal data, kept out of repr like any guest token.
-WaitlistEmail = Annotated[str, Strict(), Field(max_length=254, repr=False), AfterValidator(_email)]
-
-
-class WaitlistOrderRequest(_Body):
-    seatId: UUID
-    # the Waitlist service sends 0 today: a waitlist item may be free, never negative
-    price: Annotated[Decimal, Strict(), Field(allow_inf_nan=False, max_digits=12, decimal_places=2, ge=0)]
-    guestToken: WaitlistEmail
-    concertEventId: UUID | None = None

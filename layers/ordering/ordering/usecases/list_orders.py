@@ -28,6 +28,8 @@ def _cursor(order: Order) -> str:
 
 
 def _position(cursor: str) -> tuple[datetime, UUID]:
+    if "\x00" in cursor:
+        raise errors.InvalidRequest("Field 'cursor' must not contain NUL characters")
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, _, order_id = text.partition("|")
