@@ -502,3 +502,102 @@ def test_a_seat_taken_while_the_revival_is_under_way_is_a_refund_and_nothing_hal
     assert conflicts(database_url, order["id"]) == [("payment_for_cancelled_order", "refund", Decimal("50.00"))]
     assert order_row(database_url, bobs.id)[0] == "draft"
     assert not [r for r in caplog.records if r.exc_info]
+
+
+# Corrections: a cart a payment failure cancelled, a free waitlist seat, a ticket id used twice.
+
+
+@pytest.mark.parametrize("failure_first", [True, False], ids=["failure-first", "success-first"])
+def test_a_cart_cancelled_by_a_payment_failure_is_never_paid_afterwards(
+    service: Service, database_url: str, failure_first: bool
+) -> None:
+    # Given a cart (a draft, never checked out), and a failure and a success of a payment for it
+    cart = service.cart()
+    failure, success = payment_failed(cart), payment_succeeded(cart)
+    # When both arrive, in either order
+    for topic, payload in [("payment-failed", failure), ("payment-succeeded", success)][:: 1 if failure_first else -1]:
+        assert service.publish(topic, payload) == NO_FAILURES
+    # Then it stays cancelled, its seat free, and the payment is recorded for a person to look at
+    assert order_row(database_url, cart["id"])[0] == "cancelled"
+    assert _cancel_reason_and_live_items(database_url, cart["id"]) == ("payment-failed", 0)
+    kind = "payment_for_cancelled_order" if failure_first else "payment_for_draft_order"
+    assert [conflict[0] for conflict in conflicts(database_url, cart["id"])] == [kind]
+
+
+def test_a_checked_out_order_cancelled_by_a_payment_failure_is_still_paid_by_its_retry(
+    service: Service, database_url: str
+) -> None:
+    # Given a pending (checked-out) order a payment failure cancelled
+    order = _pending(service)
+    assert service.publish("payment-failed", payment_failed(order)) == NO_FAILURES
+    # When its retried payment succeeds
+    assert service.publish("payment-succeeded", payment_succeeded(order)) == NO_FAILURES
+    # Then it is paid
+    assert order_row(database_url, order["id"])[0] == "paid"
+    assert conflicts(database_url) == []
+
+
+def test_a_payment_of_zero_pays_a_free_waitlist_order(service: Service, database_url: str) -> None:
+    # Given a waitlist order the Waitlist service placed at price 0
+    placed = service.post(
+        "/orders/waitlist",
+        {"seatId": str(uuid.uuid4()), "price": 0, "guestToken": "ana@example.com", "concertEventId": None},
+        api="internal",
+    )
+    assert placed.status == 201, placed.body
+    order = {"id": placed.body["orderId"], "totalAmount": Decimal("0.00"), "items": []}
+    # When Payment reports its payment of 0
+    assert service.publish("payment-succeeded", payment_succeeded(order, amount=0)) == NO_FAILURES
+    # Then it is paid, with no dead letter and no conflict
+    assert order_row(database_url, order["id"])[0] == "paid"
+    assert dead_letters(database_url) == []
+    assert conflicts(database_url) == []
+
+
+def test_a_payment_of_zero_for_an_order_that_costs_more_is_a_review_conflict(
+    service: Service, database_url: str
+) -> None:
+    # Given a pending order of 50.00
+    order = _pending(service)
+    # When a payment of 0 arrives for it
+    assert service.publish("payment-succeeded", payment_succeeded(order, amount=0)) == NO_FAILURES
+    # Then it stays pending, and the amount is recorded for review
+    assert order_row(database_url, order["id"])[0] == "pending"
+    assert conflicts(database_url, order["id"]) == [("payment_amount_mismatch", "review", Decimal("0.00"))]
+
+
+@pytest.mark.parametrize("same_batch", [False, True], ids=["later-batch", "same-batch"])
+def test_a_ticket_id_already_applied_to_another_order_is_a_recorded_conflict(
+    service: Service, database_url: str, same_batch: bool
+) -> None:
+    # Given two paid orders
+    first, second = _pending(service), _pending(service)
+    for order in (first, second):
+        assert service.publish("payment-succeeded", payment_succeeded(order)) == NO_FAILURES
+    ticket = "TKT-1"
+    # When Fulfillment issues the same ticket id for both (each record delivered twice)
+    records = [ticket_issued(first, ticket_id=ticket), ticket_issued(second, ticket_id=ticket)]
+    if same_batch:
+        assert service.publish("ticket-issued", *records, *records) == NO_FAILURES
+    else:
+        assert service.publish("ticket-issued", records[0], records[0]) == NO_FAILURES
+        assert service.publish("ticket-issued", records[1], records[1], first_offset=5) == NO_FAILURES
+    # Then the first is fulfilled; the second stays paid, with the ticket recorded once for review
+    assert order_row(database_url, first["id"])[0] == "fulfilled"
+    assert order_row(database_url, second["id"])[0] == "paid"
+    assert conflicts(database_url, first["id"]) == []
+    assert conflicts(database_url, second["id"]) == [("ticket_for_another_order", "review", None)]
+
+
+def test_a_payment_id_already_applied_to_another_order_is_a_recorded_conflict(
+    service: Service, database_url: str
+) -> None:
+    # Given two pending orders, the first paid by a payment
+    first, second = _pending(service), _pending(service)
+    payment = payment_succeeded(first)
+    assert service.publish("payment-succeeded", payment) == NO_FAILURES
+    # When the same payment id comes for the second order
+    assert service.publish("payment-succeeded", {**payment, "orderId": second["id"]}, first_offset=3) == NO_FAILURES
+    # Then the second stays pending, and the payment is recorded for review
+    assert order_row(database_url, second["id"])[0] == "pending"
+    assert conflicts(database_url, second["id"]) == [("payment_for_another_order", "review", Decimal("50.00"))]

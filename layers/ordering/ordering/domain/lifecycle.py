@@ -39,11 +39,19 @@ class OrderStatus:
     payment_id: str | None
     cancel_reason: str | None = None
     version: int = 0  # of the order's published events (outbox): the last one's
+    # the state it was cancelled from (None: cancelled before the service recorded it)
+    cancelled_from: OrderState | None = None
 
     @property
     def revivable(self) -> bool:
-        """Cancelled by a payment failure, which a retried payment that succeeded undoes."""
-        return self.state == OrderState.CANCELLED and self.cancel_reason == PAYMENT_FAILED
+        """Cancelled by a payment failure once checked out, which a retried payment that succeeded
+        undoes. A cart (draft) a payment failure cancelled is never paid: Payment charges
+        checked-out orders only, so a payment for it is one to refund."""
+        return (
+            self.state == OrderState.CANCELLED
+            and self.cancel_reason == PAYMENT_FAILED
+            and self.cancelled_from != OrderState.DRAFT
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +109,8 @@ def apply(order: OrderStatus, event: LifecycleEvent, *, seats_free: bool) -> tup
         case PaymentFailed() | ReservationExpired():
             if order.state in (OrderState.DRAFT, OrderState.PENDING):
                 reason = RESERVATION_EXPIRED if isinstance(event, ReservationExpired) else PAYMENT_FAILED
-                return replace(order, state=OrderState.CANCELLED, cancel_reason=reason), None
+                cancelled = replace(order, state=OrderState.CANCELLED, cancel_reason=reason, cancelled_from=order.state)
+                return cancelled, None
             return order, None  # paid or fulfilled orders are not undone by a late failure
         case TicketIssued():
             return _ticket_issued(order, event, seats_free=seats_free)
@@ -148,7 +157,16 @@ def _ticket_issued(order: OrderStatus, event: TicketIssued, *, seats_free: bool)
 
 def _revived(order: OrderStatus, state: OrderState, **changes: Any) -> OrderStatus:
     """The order a payment failure cancelled, live again: no longer cancelled, so no reason."""
-    return replace(order, state=state, cancel_reason=None, **changes)
+    return replace(order, state=state, cancel_reason=None, cancelled_from=None, **changes)
+
+
+def applied_to_another_order(order: OrderStatus, event: PaymentSucceeded | PaymentFailed | TicketIssued) -> Conflict:
+    """The event's id (a ticket id, a payment id) was applied to another order already: the same
+    ticket or payment cannot be this order's too, so a person looks at it."""
+    if isinstance(event, TicketIssued):
+        return _conflict(order, "ticket_for_another_order", REVIEW)
+    amount = event.amount if isinstance(event, PaymentSucceeded) else None
+    return _conflict(order, "payment_for_another_order", REVIEW, amount)
 
 
 # the events the service publishes (SPEC 3b), one per change of an order

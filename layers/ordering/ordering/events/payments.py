@@ -26,7 +26,8 @@ class PaymentSucceededEvent(BaseModel):
     orderId: UUID
     customerId: str | None = None
     reservationId: UUID | None = None
-    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    # 0 pays an order whose total is 0 (a free waitlist seat); any other amount must be its total
+    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: str = "USD"
     paymentMethod: str | None = None
     transactionId: str | None = None

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -34,17 +35,31 @@ class DeadLetter:
 # thousand rows it is a third of the client's and the server's work of the text format.
 
 
-def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, Delivery]]) -> None:
-    """Record the events as consumed; RETURNING (fetched by the caller) names the new ones."""
+def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, Delivery, UUID | None]]) -> None:
+    """Record the events (id, delivery, the order it is for) as consumed. The rows fetched by the
+    caller are (event id, fresh, order): the new ones with `fresh` true, and those consumed
+    before with the order they were applied to then (null if unknown), so that an id that comes
+    again for another order is told apart from a redelivery."""
     cursor.execute(
-        "INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset)"
-        " SELECT %s, * FROM unnest(%b::text[], %b::int[], %b::bigint[])"
-        " ON CONFLICT DO NOTHING RETURNING event_id",
+        "WITH incoming AS ("
+        " SELECT * FROM unnest(%b::text[], %b::int[], %b::bigint[], %b::uuid[])"
+        "   AS t(event_id, kafka_partition, kafka_offset, order_id)"
+        "), claimed AS ("
+        " INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset, order_id)"
+        " SELECT %s, * FROM incoming ON CONFLICT DO NOTHING RETURNING event_id"
+        ")"
+        " SELECT event_id, true, NULL::uuid FROM claimed"
+        " UNION ALL"
+        # the statement's snapshot holds the rows consumed before it, not those it claims
+        " SELECT e.event_id, false, e.order_id FROM bc_ordering.consumed_events e"
+        " WHERE e.topic = %s AND e.event_id IN (SELECT event_id FROM incoming)",
         (
+            [event_id for event_id, _, _ in claims],
+            [delivery.partition for _, delivery, _ in claims],
+            [delivery.offset for _, delivery, _ in claims],
+            [order_id for _, _, order_id in claims],
             topic,
-            [event_id for event_id, _ in claims],
-            [delivery.partition for _, delivery in claims],
-            [delivery.offset for _, delivery in claims],
+            topic,
         ),
     )
 

@@ -83,7 +83,8 @@ WHERE i.reservation_id = ANY(%s) AND o.state IN ('draft', 'pending')
 """
 
 _LOCK_ORDERS = """
-SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason, version FROM bc_ordering.orders
+SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason, version, cancelled_from
+FROM bc_ordering.orders
 WHERE id = ANY(%s)
    OR (state IN ('draft', 'pending')
        AND id IN (SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%s)))
@@ -104,9 +105,10 @@ WHERE o.id = ANY(%s) AND o.state = 'cancelled' AND o.cancel_reason = 'payment-fa
 _WRITE_ORDERS = """
 UPDATE bc_ordering.orders o
 SET state = u.state, paid_at = u.paid_at, fulfilled_at = u.fulfilled_at, payment_id = u.payment_id,
-    cancel_reason = u.cancel_reason, version = u.version, updated_at = %s
-FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[], %b::integer[])
-     AS u(id, state, paid_at, fulfilled_at, payment_id, cancel_reason, version)
+    cancel_reason = u.cancel_reason, version = u.version, cancelled_from = u.cancelled_from, updated_at = %s
+FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[], %b::integer[],
+            %b::text[])
+     AS u(id, state, paid_at, fulfilled_at, payment_id, cancel_reason, version, cancelled_from)
 WHERE o.id = u.id
 """
 
@@ -147,11 +149,16 @@ class _Seats:
                 del self._holder[seat]
 
 
+def _order_of(event: LifecycleEvent) -> UUID | None:
+    return None if isinstance(event, ReservationExpired) else event.order_id
+
+
 def _fold(
     topic: str,
     *,
     batch: Sequence[Consumed],
     fresh: set[str],
+    applied_before: dict[str, UUID | None],
     holders: list[tuple[UUID, UUID]],
     orders: dict[UUID, OrderStatus],
     seats: _Seats,
@@ -162,12 +169,21 @@ def _fold(
     for reservation_id, order_id in holders:
         held_by.setdefault(reservation_id, []).append(order_id)
     before = dict(orders)
+    applied_to = dict(applied_before)  # event id → the order it was applied to, as the batch goes
     for item in batch:
+        event = item.event
         if item.event_id not in fresh:
-            outcome.duplicates += 1
+            first = applied_to.get(item.event_id)
+            if isinstance(event, ReservationExpired) or first is None or first == event.order_id:
+                outcome.duplicates += 1  # a redelivery
+            elif event.order_id in orders:
+                reused = lifecycle.applied_to_another_order(orders[event.order_id], event)
+                outcome.conflicts.append((topic, item.event_id, reused))
+            else:
+                outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
             continue
         fresh.discard(item.event_id)  # a duplicate within the batch is applied once
-        event = item.event
+        applied_to[item.event_id] = _order_of(event)
         if isinstance(event, ReservationExpired):
             targets = held_by.get(event.reservation_id, [])
             if item.expired is not None:
@@ -215,6 +231,7 @@ def _write_orders(cursor: psycopg.Cursor[Any], orders: list[OrderStatus], now: d
                 [o.payment_id for o in orders],
                 [o.cancel_reason for o in orders],
                 [o.version for o in orders],
+                [o.cancelled_from.value if o.cancelled_from else None for o in orders],
             ),
         )
 
@@ -270,7 +287,7 @@ def _apply_once(connection: psycopg.Connection[Any], topic: str, batch: Sequence
         try:
             with connection.pipeline() as pipeline:
                 writes.execute("BEGIN")
-                ledger.claim(claims, topic, [(item.event_id, item.delivery) for item in batch])
+                ledger.claim(claims, topic, [(item.event_id, item.delivery, _order_of(item.event)) for item in batch])
                 if stubs:
                     writes.execute(
                         _EXPIRE_RESERVATIONS,
@@ -290,15 +307,21 @@ def _apply_once(connection: psycopg.Connection[Any], topic: str, batch: Sequence
                     seat_holders.execute(_SEAT_HOLDERS, (reviving_ids,))
                 pipeline.sync()
                 orders = {
-                    row[0]: OrderStatus(row[0], OrderState(row[1]), row[2], row[3], row[4], row[5], row[6], row[7])
+                    row[0]: OrderStatus(
+                        row[0], OrderState(row[1]), row[2], row[3], row[4], row[5], row[6], row[7],
+                        OrderState(row[8]) if row[8] else None,
+                    )
                     for row in locked.fetchall()
-                }
-                fresh = {row[0] for row in claims.fetchall()}
+                }  # fmt: skip
+                claimed = claims.fetchall()
+                fresh = {row[0] for row in claimed if row[1]}
+                applied_before = {row[0]: row[2] for row in claimed if not row[1]}
                 seats = _Seats(seat_holders.fetchall() if reviving_ids else [])
                 changed = _fold(
                     topic,
                     batch=batch,
                     fresh=fresh,
+                    applied_before=applied_before,
                     holders=holders.fetchall(),
                     orders=orders,
                     seats=seats,

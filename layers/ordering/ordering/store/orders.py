@@ -254,7 +254,8 @@ def order_with_reservations(
 _CANCEL = f"""
 WITH cancelled AS (
     UPDATE bc_ordering.orders o
-    SET state = 'cancelled', cancel_reason = %(reason)s, updated_at = %(now)s, version = o.version + 1
+    SET state = 'cancelled', cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
+        version = o.version + 1
     WHERE o.id = %(order_id)s AND o.state IN ('draft', 'pending')
       AND (%(by_service)s OR o.owner_key = %(owner_key)s)
     RETURNING {_RETURNED_ORDER}, o.version
