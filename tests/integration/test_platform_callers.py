@@ -336,6 +336,57 @@ def test_a_cancelled_waitlist_order_frees_the_seat_for_a_customer(service: Servi
     assert service.add_to_cart(reservation).status == 200
 
 
+# ------------------------------------------------------------------ an email is no secret
+
+
+def test_an_email_lists_no_waitlist_order_and_finds_no_cart(service: Service) -> None:
+    # Given a waitlist order the Waitlist service placed for someone's email
+    placed = _waitlist(service, str(uuid.uuid4()), email="waiting@example.com")
+    assert placed.status == 201, placed.body
+    # When an attacker who knows the email asks for the orders and the cart of it, as a guest
+    listed = service.get("/orders", {"X-Guest-Token": "waiting@example.com"})
+    cart = service.get("/cart", {"X-Guest-Token": "Waiting@Example.com"})
+    # Then the email lists nothing and owns no cart
+    assert (listed.status, listed.body) == (200, {"items": [], "nextCursor": None})
+    assert (cart.status, cart.error) == (404, "Cart not found")
+
+
+def test_a_waitlist_order_is_reached_by_its_id_with_its_email_in_any_case(service: Service) -> None:
+    # Given a waitlist order, whose id the Waitlist service mailed to the customer
+    order_id = _waitlist(service, str(uuid.uuid4()), email="waiting@example.com").body["orderId"]
+    # When the customer reads it with its id and their email, in other letters
+    mine = service.get(f"/orders/{order_id}", {"X-Guest-Token": "WAITING@example.com"})
+    # Then they read it; with another email, nobody does
+    assert (mine.status, mine.body["state"], mine.body["customerEmail"]) == (200, "pending", "waiting@example.com")
+    other = service.get(f"/orders/{order_id}", {"X-Guest-Token": "someone@example.com"})
+    assert (other.status, other.error) == (404, "Order not found")
+
+
+def test_a_waitlist_order_is_cancelled_only_with_its_id_and_its_email(service: Service, database_url: str) -> None:
+    # Given a waitlist order
+    order_id = _waitlist(service, str(uuid.uuid4()), email="waiting@example.com").body["orderId"]
+    # When someone with another email cancels it, Then 404 and nothing is written
+    assert_refused(
+        database_url,
+        lambda: service.patch(f"/orders/{order_id}/cancel", {}, {"X-Guest-Token": "someone@example.com"}),
+        404,
+        "Order not found",
+    )
+    # When the customer cancels it with its id and their email, Then it is cancelled
+    cancelled = service.patch(f"/orders/{order_id}/cancel", {}, {"X-Guest-Token": "Waiting@Example.com"})
+    assert (cancelled.status, cancelled.body["state"]) == (200, "cancelled")
+
+
+def test_a_guest_cart_is_still_owned_by_its_exact_token(service: Service, database_url: str) -> None:
+    # Given a guest's cart, made with a token in mixed case
+    order = service.cart(guest="Guest-Token-XYZ")
+    # When the same token in other letters reads it, Then it is not theirs (only emails of waitlist
+    # orders compare in any case)
+    other = service.get(f"/orders/{order['id']}", {"X-Guest-Token": "guest-token-xyz"})
+    assert (other.status, other.error) == (404, "Order not found")
+    assert service.get(f"/orders/{order['id']}", {"X-Guest-Token": "Guest-Token-XYZ"}).status == 200
+
+
 def test_bad_waitlist_requests_are_refused_and_write_nothing(service: Service, database_url: str) -> None:
     seat = str(uuid.uuid4())
     cases = [

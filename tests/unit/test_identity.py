@@ -14,8 +14,8 @@ import pytest
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.identity import Caller
-from ordering.domain.order import Order, OrderState
-from ordering.domain.rules import check_cancel
+from ordering.domain.order import CART, WAITLIST, Order, OrderState
+from ordering.domain.rules import SeatHolder, check_cancel
 from ordering.http.identity import identify
 from tests.support import bearer
 
@@ -112,3 +112,16 @@ def test_a_wrong_environment_is_refused_naming_the_variable() -> None:
     read = Settings.from_env({**base, "JWT_SECRET": "", "SERVICE_ROLES": "a, b", "RESERVATION_CREATED_TOPIC": "rc"})
     assert (read.jwt_secret, read.topic("reservation-created")) == (None, "rc")
     assert read.service_roles == frozenset({"a", "b"})
+
+
+def test_a_waitlist_order_is_owned_by_its_email_in_any_case_and_by_nothing_else() -> None:
+    # Given a waitlist order of ana@example.com and a cart of the guest token "ana@example.com"
+    email_key = Caller(guest_token="ana@example.com").owner_key
+    assert email_key is not None
+    waitlist = SeatHolder(order_id=uuid.uuid4(), owner_key=email_key, state=OrderState.PENDING, origin=WAITLIST)
+    cart = SeatHolder(order_id=uuid.uuid4(), owner_key=email_key, state=OrderState.DRAFT, origin=CART)
+    # Then the email in other letters owns the waitlist order, not the cart; no other identity owns it
+    assert Caller(guest_token="ANA@Example.com").owns(waitlist)
+    assert not Caller(guest_token="ANA@Example.com").owns(cart)
+    assert not Caller(anonymous_id="ana@example.com").owns(waitlist)
+    assert not Caller(user_id="ana@example.com").owns(waitlist)

@@ -13,6 +13,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Protocol
 
+from ordering.domain.order import WAITLIST
+
 
 def secret_hash(value: str) -> bytes:
     """The stored form of a bearer secret (guest token, anonymous customer id) and of a
@@ -35,6 +37,9 @@ class Owned(Protocol):
 
     @property
     def owner_key(self) -> str: ...
+
+    @property
+    def origin(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +94,20 @@ class Caller:
             return f"{USER}:{credential}"
         return f"{kind}:{secret_hash(credential).hex()}"
 
+    @property
+    def email_owner_key(self) -> str | None:
+        """The owner of the waitlist orders of the email this guest token would be: the Waitlist
+        service's email, compared in lower case."""
+        if self.guest_token is None:
+            return None
+        return f"{GUEST}:{secret_hash(self.guest_token.strip().lower()).hex()}"
+
     def owns(self, owned: Owned) -> bool:
-        mine = self.owner_key
+        """A cart's orders belong to the one identity that made them. A waitlist order is owned
+        by an email, which is no secret: only a guest token equal to it (in any case), on a
+        request that names the order by its id, reaches it. So no caller lists waitlist orders
+        or finds them as a cart (list_orders, cart), and an email owns nothing else."""
+        mine = self.email_owner_key if owned.origin == WAITLIST else self.owner_key
         return mine is not None and hmac.compare_digest(owned.owner_key.encode(), mine.encode())
 
     def owns_customer(self, customer_hash: bytes) -> bool:

@@ -8,6 +8,11 @@ from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
 
+# Where an order comes from: a cart built from reservations by add-to-cart, or a waitlist order
+# the Waitlist service places for a seat it allots (orders.origin)
+CART = "cart"
+WAITLIST = "waitlist"
+
 
 class OrderState(StrEnum):
     DRAFT = "draft"
@@ -58,3 +63,4 @@ class Order:
     created_at: datetime
     paid_at: datetime | None
     items: tuple[OrderItem, ...] = field(default=())
+    origin: str = CART

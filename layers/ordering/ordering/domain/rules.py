@@ -13,7 +13,7 @@ from uuid import UUID
 
 from ordering.domain import errors
 from ordering.domain.identity import Caller
-from ordering.domain.order import Order, OrderState
+from ordering.domain.order import CART, Order, OrderState
 from ordering.domain.reservation import EXPIRED, Reservation
 
 CENTS = Decimal("0.01")
@@ -70,6 +70,7 @@ class SeatHolder:
     order_id: UUID
     owner_key: str
     state: OrderState
+    origin: str = CART
 
 
 def check_placement(caller: Caller, seat_holder: SeatHolder | None, draft_item_count: int, max_seats: int) -> None:

@@ -18,38 +18,56 @@ from ordering.domain.reservation import Reservation
 from ordering.domain.rules import SeatHolder
 from ordering.store.reservations import reservation_from_row
 
-# An order with its items, one row per item (or one row with null item columns when empty),
-# and the concert of each item where it is known (its own, or its reservation's).
+# The columns of an order, then of an item, as every statement here returns an order: one row
+# per item (or one row with null item columns when empty), and the concert of each item where
+# it is known (its own, or its reservation's), in the positions order_from_rows reads.
+_ORDER_COLUMNS = (
+    "id",
+    "owner_key",
+    "user_id",
+    "customer_email",
+    "state",
+    "total_amount",
+    "created_at",
+    "paid_at",
+    "origin",
+)
+_ITEM_COLUMNS = "i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
+_ITEM_AT = len(_ORDER_COLUMNS)
+
+
+def _order_columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in _ORDER_COLUMNS)
+
+
 _ORDER_ROWS = (
-    "SELECT o.id, o.owner_key, o.user_id, o.customer_email, o.state, o.total_amount,"
-    " o.created_at, o.paid_at, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section,"
-    " coalesce(i.concert_event_id, r.concert_event_id)"
+    f"SELECT {_order_columns('o')}, {_ITEM_COLUMNS}, coalesce(i.concert_event_id, r.concert_event_id)"
     " FROM bc_ordering.orders o LEFT JOIN bc_ordering.order_items i ON i.order_id = o.id"
     " LEFT JOIN bc_ordering.reservations r ON r.id = i.reservation_id"
 )
-# The order columns of _ORDER_ROWS, as the statements that change an order return them.
-_RETURNED_ORDER = "o.id, o.owner_key, o.user_id, o.customer_email, o.state, o.total_amount, o.created_at, o.paid_at"
+# The order columns, as the statements that change an order return them.
+_RETURNED_ORDER = _order_columns("o")
 _ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
 # The same columns of an order a CTE named `m` changed, which also returns its new version.
-_CHANGED_ORDER = "m.id, m.owner_key, m.user_id, m.customer_email, m.state, m.total_amount, m.created_at, m.paid_at"
+_CHANGED_ORDER = _order_columns("m")
 
 
 def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
     if not rows:
         return None
-    first = rows[0]
+    first, at = rows[0], _ITEM_AT
     items = tuple(
         OrderItem(
-            id=row[8],
-            seat_id=row[9],
-            price=row[10],
-            reservation_id=row[11],
-            seat_number=row[12],
-            section=row[13],
-            concert_event_id=row[14] if len(row) > 14 else None,
+            id=row[at],
+            seat_id=row[at + 1],
+            price=row[at + 2],
+            reservation_id=row[at + 3],
+            seat_number=row[at + 4],
+            section=row[at + 5],
+            concert_event_id=row[at + 6] if len(row) > at + 6 else None,
         )
         for row in rows
-        if row[8] is not None
+        if row[at] is not None
     )
     return Order(
         id=first[0],
@@ -60,6 +78,7 @@ def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
         total_amount=first[5],
         created_at=first[6],
         paid_at=first[7],
+        origin=first[8],
         items=items,
     )
 
@@ -111,7 +130,7 @@ WITH reservation AS (
     FROM cart CROSS JOIN reservation
     RETURNING id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
 )
-SELECT c.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+SELECT c.*, {_ITEM_COLUMNS}
 FROM cart c JOIN (
     SELECT id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
     FROM bc_ordering.order_items WHERE order_id = (SELECT id FROM cart)
@@ -186,7 +205,7 @@ def seat_holder_and_cart_size(
     """What decides a refused add-to-cart: who holds the seat, and how full the caller's cart is."""
     row = connection.execute(
         """
-        SELECT o.id, o.owner_key, o.state,
+        SELECT o.id, o.owner_key, o.state, o.origin,
                (SELECT item_count FROM bc_ordering.orders d
                  WHERE d.state = 'draft' AND d.owner_key = %(owner_key)s)
         FROM (SELECT 1) AS one
@@ -196,8 +215,12 @@ def seat_holder_and_cart_size(
         {"owner_key": caller.owner_key, "seat_id": seat_id},
     ).fetchone()
     assert row is not None  # the query always returns its one row
-    holder = SeatHolder(order_id=row[0], owner_key=row[1], state=OrderState(row[2])) if row[0] is not None else None
-    return holder, row[3] or 0
+    holder = (
+        SeatHolder(order_id=row[0], owner_key=row[1], state=OrderState(row[2]), origin=row[3])
+        if row[0] is not None
+        else None
+    )
+    return holder, row[4] or 0
 
 
 # Moves the order to pending when every guard of checkout holds, and returns it with its
@@ -217,7 +240,7 @@ WITH moved AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
     SELECT id, version, 'order-checked-out', state, total_amount, %(now)s FROM moved
 )
-SELECT {_CHANGED_ORDER}, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+SELECT {_CHANGED_ORDER}, {_ITEM_COLUMNS}
 FROM moved m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
 ORDER BY i.created_at, i.id
 """
@@ -257,13 +280,15 @@ WITH cancelled AS (
     SET state = 'cancelled', cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
         version = o.version + 1
     WHERE o.id = %(order_id)s AND o.state IN ('draft', 'pending')
-      AND (%(by_service)s OR o.owner_key = %(owner_key)s)
+      -- the owner: a cart's by its one identity, a waitlist order's by its email (identity.Caller.owns)
+      AND (%(by_service)s
+           OR o.owner_key = CASE o.origin WHEN 'waitlist' THEN %(email_owner_key)s ELSE %(owner_key)s END)
     RETURNING {_RETURNED_ORDER}, o.version
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, reason, occurred_at)
     SELECT id, version, 'order-cancelled', state, total_amount, %(reason)s, %(now)s FROM cancelled
 )
-SELECT {_CHANGED_ORDER}, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+SELECT {_CHANGED_ORDER}, {_ITEM_COLUMNS}
 FROM cancelled m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
 ORDER BY i.created_at, i.id
 """
@@ -276,6 +301,7 @@ def cancel(
     params = {
         "order_id": order_id,
         "owner_key": caller.owner_key,
+        "email_owner_key": caller.email_owner_key,
         "by_service": by_service,
         "reason": "service" if by_service else "customer",
         "now": now,
@@ -373,7 +399,7 @@ WITH cart AS (
     FROM removed r WHERE o.id = r.order_id
     RETURNING {_RETURNED_ORDER}
 )
-SELECT c.*, i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section
+SELECT c.*, {_ITEM_COLUMNS}
 FROM cart_after c
 LEFT JOIN bc_ordering.order_items i ON i.order_id = c.id AND i.id NOT IN (SELECT id FROM removed)
 ORDER BY i.created_at, i.id
@@ -399,7 +425,8 @@ def orders_from_rows(rows: Sequence[Sequence[Any]]) -> list[Order]:
 _PAGE = (
     "WITH page AS ("
     " SELECT id FROM bc_ordering.orders"
-    " WHERE owner_key = %(owner_key)s"
+    # a waitlist order is owned by an email, which lists nothing (identity.Caller.owns)
+    " WHERE owner_key = %(owner_key)s AND origin = 'cart'"
     "   AND (%(after_created_at)s::timestamptz IS NULL OR (created_at, id) < (%(after_created_at)s, %(after_id)s))"
     " ORDER BY created_at DESC, id DESC LIMIT %(limit)s)"
     + _ORDER_ROWS
