@@ -14,6 +14,8 @@ import pytest
 import redis
 
 from ordering.config import settings
+from ordering.store import known_users
+from ordering.store.db import drop_riders
 from ordering_local import embedded
 from ordering_local.cli import migrate_database
 from ordering_local.embedded import _free_port
@@ -74,8 +76,10 @@ def clean_state(stores: dict[str, str]) -> None:
         connection.execute(
             "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
             " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters,"
-            " bc_ordering.idempotency_records, bc_ordering.outbox"
+            " bc_ordering.idempotency_records, bc_ordering.outbox, bc_ordering.known_users"
         )
+    known_users.forget()
+    drop_riders()
     client = redis.Redis.from_url(stores["REDIS_URL"])
     keys = list(client.scan_iter(match=f"{stores['REDIS_KEY_PREFIX']}*", count=1000))
     if keys:

@@ -179,12 +179,13 @@ def test_another_browser_cannot_check_out_or_read_the_cart(service: Service, dat
 
 
 def test_an_anonymous_id_equal_to_a_users_subject_is_not_that_user(service: Service) -> None:
-    # Given user-123's cart (signed in) and a browser whose session id is also "user-123"
-    signed_in = service.cart()
+    # Given a browser whose session id is "user-123" (before any user-123 signed in: see the next
+    # test for after), then user-123's cart, signed in
     reservation = reservation_created(customer=USER)
     service.publish("reservation-created", reservation)
     anonymous = _frontend_add(service, reservation, USER)
     assert anonymous.status == 200, anonymous.body
+    signed_in = service.cart()
 
     # Then they are two owners with two carts, and neither reaches the other's
     assert anonymous.body["id"] != signed_in["id"]
@@ -194,6 +195,36 @@ def test_an_anonymous_id_equal_to_a_users_subject_is_not_that_user(service: Serv
     assert (refused.status, refused.error) == (401, "Unauthorized")
     assert service.checkout(anonymous.body["id"]).error == "Unauthorized"
     assert service.get(f"/orders/{signed_in['id']}", bearer(USER)).status == 200
+
+
+@pytest.mark.parametrize("kind", ["anonymous id", "guest token"])
+@pytest.mark.parametrize("first_request", ["GET /cart", "POST /cart/add"])
+def test_a_user_id_seen_signed_in_claims_no_reservation_without_its_token(
+    service: Service, database_url: str, kind: str, first_request: str
+) -> None:
+    # Given a user who has used the service with their token once (any signed-in request)
+    if first_request == "GET /cart":
+        assert service.get("/cart", bearer(VICTIM)).status == 404
+    else:
+        earlier = reservation_created(customer=VICTIM)
+        service.publish("reservation-created", earlier)
+        assert service.add_to_cart(earlier, who=VICTIM).status == 200
+    # and a seat Inventory then reserved for them, whose reservation id the attacker read on Kafka
+    reservation = reservation_created(customer=VICTIM)
+    service.publish("reservation-created", reservation)
+
+    # When an attacker without a token claims it with the user's id, as an anonymous id or a guest token
+    identity = {"userId": VICTIM} if kind == "anonymous id" else {"guestToken": VICTIM}
+    attack = {"reservationId": reservation["reservationId"], "seatId": reservation["seatId"], "price": 10, **identity}
+    # Then it belongs to another customer, and nothing is written
+    assert_refused(
+        database_url,
+        lambda: service.post("/cart/add", attack, headers={}),
+        403,
+        "Reservation belongs to another customer",
+    )
+    # and the user still takes their seat
+    assert service.add_to_cart(reservation, who=VICTIM).status == 200
 
 
 def test_a_user_id_and_a_guest_token_without_a_token_are_two_identities(service: Service, database_url: str) -> None:

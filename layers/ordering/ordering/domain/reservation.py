@@ -26,6 +26,9 @@ class Reservation:
     # the concert, known from reservation-expired only (reservation-created's eventId is a
     # message id); not cached
     concert_event_id: UUID | None = None
+    # its customer id is a user id the service has seen signed in (store.known_users): claimed
+    # by that user's token alone; not cached (a user may sign in after it was cached)
+    for_known_user: bool = False
 
     def is_live(self, now: datetime) -> bool:
         return self.status == ACTIVE and self.expires_at > now

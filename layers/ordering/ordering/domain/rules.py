@@ -45,7 +45,8 @@ def check_reservation(
         raise errors.ReservationNotFound()
     if reservation.seat_id != seat_id:
         raise errors.ReservationForDifferentSeat()
-    if not caller.owns_customer(reservation.customer_hash):
+    if not caller.owns_customer(reservation.customer_hash) or (caller.user_id is None and reservation.for_known_user):
+        # a user id is no secret: once seen signed in, only that user's token claims its reservations
         raise errors.ReservationOfAnotherCustomer()
     if reservation.expires_at <= now or reservation.status == EXPIRED:
         raise errors.ReservationExpired()

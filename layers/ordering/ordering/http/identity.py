@@ -11,6 +11,7 @@ import jwt
 from ordering.config import Settings, settings
 from ordering.domain import errors
 from ordering.domain.identity import Caller
+from ordering.store import known_users
 
 GUEST_TOKEN_HEADER = "x-guest-token"  # noqa: S105 - a header name, not a secret
 USER_ID_HEADER = "x-user-id"
@@ -119,6 +120,8 @@ def identify(
             raise errors.Unauthorized()
         if guest_token is not None:
             raise errors.SignedInWithGuestToken()
+        # a user id now, for good: no anonymous id or guest token equal to it claims its reservations
+        known_users.signed_in(claims["sub"])
         email, role = claims.get("email"), claims.get("role")
         return Caller(
             user_id=claims["sub"],

@@ -11,8 +11,9 @@ from __future__ import annotations
 import select
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import psycopg
@@ -44,6 +45,55 @@ class _Bounded(psycopg.Connection[Any]):
             timeout = left if timeout is None else min(timeout, left)
         return super().wait(gen, interval=interval, timeout=timeout)
 
+    def execute(  # the one signature this service calls
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
+    ) -> psycopg.Cursor[Any]:
+        """The statement, with the writes riding along with it (see `ride_along`) sent ahead of it
+        in the same round trip."""
+        riders: list[_Rider] = getattr(_local, "riders", [])
+        if not riders:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        _local.riders = []
+        if self._pipeline is not None:
+            # inside a pipeline already: they go with its next sync, whose outcome is not known
+            # here, so they are not marked done (a later request sends them again, harmlessly)
+            for rider in riders:
+                self.cursor().execute(rider.statement, rider.params)
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        try:
+            with self.pipeline():
+                for rider in riders:
+                    self.cursor().execute(rider.statement, rider.params)
+                cursor = super().execute(query, params, prepare=prepare, binary=binary)
+        except BaseException:
+            # they shared the statement's transaction, and its fate: they ride with the next one
+            _local.riders = riders + getattr(_local, "riders", [])
+            raise
+        if self.info.transaction_status == TransactionStatus.IDLE:  # committed with the statement
+            for rider in riders:
+                rider.done()
+        return cursor
+
+
+@dataclass(frozen=True, slots=True)
+class _Rider:
+    statement: str
+    params: tuple[Any, ...]
+    done: Callable[[], None]
+
+
+def ride_along(statement: str, params: tuple[Any, ...], done: Callable[[], None]) -> None:
+    """Send an idempotent write with this thread's next statement, in the same round trip (a
+    pipeline; they share that statement's transaction), rather than on a round trip of its own.
+    `done` runs once it committed with a statement that succeeded. A write still waiting when
+    the invocation ends is dropped: whoever asked will ask again."""
+    riders: list[_Rider] = getattr(_local, "riders", [])
+    _local.riders = [*riders, _Rider(statement, params, done)]
+
+
+def drop_riders() -> None:
+    _local.riders = []
+
 
 class _RemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
@@ -68,6 +118,7 @@ def invocation_deadline(context: _RemainingTime | None) -> Iterator[None]:
         yield
     finally:
         _local.deadline = None
+        drop_riders()
         _close_forgotten_transaction()
 
 

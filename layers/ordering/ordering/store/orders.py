@@ -107,6 +107,9 @@ WITH reservation AS (
     SELECT id, seat_number, section FROM bc_ordering.reservations
     WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
       AND expires_at > %(now)s AND customer_hash = %(customer_hash)s
+      -- a user id seen signed in is claimed by its token alone (rules.check_reservation)
+      AND (%(signed_in)s OR NOT EXISTS (
+          SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = %(customer_hash)s))
     -- waits for a concurrent expiry of this reservation to commit, then sees it expired
     FOR SHARE
 ), cart AS (
@@ -188,6 +191,7 @@ def add_item(
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
         "customer_hash": caller.customer_hash,
+        "signed_in": caller.user_id is not None,
         "order_id": order_id,
         **_owner_columns(caller),
         "customer_email": caller.email,

@@ -15,6 +15,11 @@ if TYPE_CHECKING:  # the API functions import this module; the consumers' ledger
     from ordering.store.ledger import Delivery
 
 _COLUMNS = "id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at"
+# the reservation's columns, and whether its customer id is a user id seen signed in
+_READ = (
+    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = r.customer_hash)"
+    " FROM bc_ordering.reservations r"
+)
 
 
 def reservation_from_row(row: Sequence[Any]) -> Reservation:
@@ -28,13 +33,12 @@ def reservation_from_row(row: Sequence[Any]) -> Reservation:
         status=row[6],
         created_at=row[7],
         expires_at=row[8],
+        for_known_user=bool(row[9]) if len(row) > 9 else False,
     )
 
 
 def find(connection: psycopg.Connection[Any], reservation_id: UUID) -> Reservation | None:
-    row = connection.execute(
-        f"SELECT {_COLUMNS} FROM bc_ordering.reservations WHERE id = %s", (reservation_id,)
-    ).fetchone()
+    row = connection.execute(f"{_READ} WHERE r.id = %s", (reservation_id,)).fetchone()
     return reservation_from_row(row) if row else None
 
 
@@ -43,9 +47,7 @@ def find_live_for_seat(
 ) -> tuple[Reservation | None, bool]:
     """The caller's live reservation of the seat, and whether someone else holds one."""
     rows = connection.execute(
-        f"SELECT {_COLUMNS} FROM bc_ordering.reservations"
-        " WHERE seat_id = %s AND status = 'active' AND expires_at > %s"
-        " ORDER BY created_at DESC",
+        f"{_READ} WHERE r.seat_id = %s AND r.status = 'active' AND r.expires_at > %s ORDER BY r.created_at DESC",
         (seat_id, now),
     ).fetchall()
     live = [reservation_from_row(row) for row in rows]

@@ -1,0 +1,72 @@
+"""What a request costs in round trips to PostgreSQL, counted by a proxy in front of it (the
+bench's): the figures the design promises, held as a count, never as a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from bench.proxy import DelayProxy
+from bench.setup import Stores
+from ordering.domain.identity import secret_hash
+from tests.support import Service, bearer, reservation_created
+
+ONE_WAY_S = 0.002  # long enough for the proxy to tell one round trip from the next
+
+
+@pytest.fixture
+def counted(stores: dict[str, str], configure: Callable[..., None]) -> Iterator[DelayProxy]:
+    """The service's PostgreSQL reached through a proxy that counts round trips."""
+    direct = Stores(stores["DATABASE_URL"], stores["REDIS_URL"])
+    with DelayProxy(direct.postgres_upstream(), ONE_WAY_S) as proxy:
+        configure(DATABASE_URL=direct.through(proxy.port, 0).database_url)
+        yield proxy
+
+
+def _trips(proxy: DelayProxy, request: Callable[[], Any]) -> int:
+    before = proxy.round_trips
+    request()
+    return proxy.round_trips - before
+
+
+def _known(database_url: str, user_id: str) -> bool:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM bc_ordering.known_users WHERE user_hash = %s", (secret_hash(user_id),)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_recording_a_signed_in_user_costs_no_round_trip(
+    service: Service, counted: DelayProxy, database_url: str
+) -> None:
+    # Given a warm execution environment (its connection made by someone else's request)
+    assert service.get("/cart", bearer("user-warm")).status == 404
+    reservation = reservation_created(customer="user-new")
+    service.publish("reservation-created", reservation)
+
+    # When a user the service has never seen makes their first signed-in requests
+    first = _trips(counted, lambda: service.get("/cart", bearer("user-new")))
+    again = _trips(counted, lambda: service.get("/cart", bearer("user-new")))
+    add = _trips(counted, lambda: service.add_to_cart(reservation, who="user-new"))
+
+    # Then each costs the one round trip it always did, and the user is recorded by the first
+    assert (first, again, add) == (1, 1, 1)
+    assert _known(database_url, "user-new")
+
+
+def test_a_new_users_first_add_to_cart_costs_one_round_trip(
+    service: Service, counted: DelayProxy, database_url: str
+) -> None:
+    # Given a warm environment and a seat reserved (and cached) for a user never seen
+    assert service.get("/cart", bearer("user-warm")).status == 404
+    reservation = reservation_created(customer="user-first")
+    service.publish("reservation-created", reservation)
+    # When their first request of all is adding it to the cart
+    trips = _trips(counted, lambda: service.add_to_cart(reservation, who="user-first"))
+    # Then it costs one round trip, and records them
+    assert trips == 1
+    assert _known(database_url, "user-first")
