@@ -17,7 +17,7 @@ from ordering_local.cli import migrate_database
 from ordering_local.events import Message, message_key, msk_event
 from ordering_local.invoke import invoke
 from ordering_local.template import load
-from tests.support import JWT_SECRET, ROOT, reservation_created
+from tests.support import JWT_SECRET, REDACTION_SECRET, ROOT, reservation_created
 
 BENCH_DATABASE = "ordering_bench"
 
@@ -63,6 +63,7 @@ def prepare() -> Stores:
         )
     os.environ.update(
         JWT_SECRET=JWT_SECRET,
+        REDACTION_SECRET=REDACTION_SECRET,
         REDIS_KEY_PREFIX=f"bench-{uuid.uuid4().hex[:8]}:",
         POWERTOOLS_LOG_LEVEL="WARNING",
         POWERTOOLS_METRICS_DISABLED="true",

@@ -21,7 +21,7 @@ from ordering_local.cli import migrate_database
 from ordering_local.embedded import _free_port
 from ordering_local.environments import Environments
 from ordering_local.template import load
-from tests.support import JWT_SECRET, ROOT, Service
+from tests.support import JWT_SECRET, REDACTION_SECRET, ROOT, Service
 
 TEST_DATABASE = "ordering_test"
 
@@ -48,6 +48,7 @@ def stores() -> Iterator[dict[str, str]]:
         "REDIS_KEY_PREFIX": f"ordering-test-{uuid.uuid4().hex[:8]}:",
         "KAFKA_BOOTSTRAP_SERVERS": found.kafka_bootstrap_servers,
         "JWT_SECRET": JWT_SECRET,
+        "REDACTION_SECRET": REDACTION_SECRET,
         "SERVICE_ROLES": "fulfillment,service",
         "MAX_SEATS_PER_ORDER": "10",
         "POWERTOOLS_METRICS_NAMESPACE": "OrderingTest",
@@ -56,7 +57,7 @@ def stores() -> Iterator[dict[str, str]]:
     }
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
-    for name in ("JWT_SECRET_ARN", "DATABASE_SECRET_ARN"):
+    for name in ("JWT_SECRET_ARN", "DATABASE_SECRET_ARN", "REDACTION_SECRET_ARN"):
         os.environ.pop(name, None)
     settings.cache_clear()
     migrate_database(database_url)

@@ -58,6 +58,7 @@ def topic_environment(prefix: str) -> dict[str, str]:
 
 
 JWT_SECRET = "test-signing-key-of-the-identity-service-long-enough-for-hs256-and-hs512"
+REDACTION_SECRET = "test-key-of-the-hmacs-that-customer-ids-are-kept-as"
 USER = "user-123"
 EMAIL = "ana@example.com"
 

@@ -51,6 +51,8 @@ def prepare(root: Path) -> list[Function]:
     os.environ["KAFKA_AUTH"] = "none"  # MSK's IAM is AWS's; a local broker takes plain connections
     os.environ["JWT_SECRET"] = embedded.jwt_secret(root)
     os.environ.pop("JWT_SECRET_ARN", None)
+    os.environ["REDACTION_SECRET"] = embedded.redaction_secret(root)
+    os.environ.pop("REDACTION_SECRET_ARN", None)
     os.environ.pop("DATABASE_SECRET_ARN", None)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     # the platform's web frontend is served from there; a browser reads nothing without it

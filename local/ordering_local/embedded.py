@@ -241,14 +241,24 @@ def services(root: Path | None = None) -> Services:
         )
 
 
-def jwt_secret(root: Path | None = None) -> str:
-    """JWT_SECRET, or a random secret made once for this checkout and kept in .local/."""
-    if os.environ.get("JWT_SECRET"):
-        return os.environ["JWT_SECRET"]
+def _checkout_secret(name: str, variable: str, root: Path | None) -> str:
+    """The variable's value, or a random secret made once for this checkout and kept in .local/."""
+    if os.environ.get(variable):
+        return os.environ[variable]
     state = (root or project_root()) / ".local"
     with _locked(state):
-        path = state / "jwt-secret"
+        path = state / name
         if not path.is_file():
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def jwt_secret(root: Path | None = None) -> str:
+    """JWT_SECRET, or the local signing key of this checkout (.local/jwt-secret)."""
+    return _checkout_secret("jwt-secret", "JWT_SECRET", root)
+
+
+def redaction_secret(root: Path | None = None) -> str:
+    """REDACTION_SECRET, or this checkout's key of the HMACs kept for customer ids (.local/redaction-secret)."""
+    return _checkout_secret("redaction-secret", "REDACTION_SECRET", root)

@@ -13,7 +13,8 @@ What it does, as Lambda does it:
   and invokes each half (BisectBatchOnFunctionError), down to the single record that fails;
 - retries a failing record MaximumRetryAttempts times (with a growing pause of that partition
   alone, the others go on), then sends it to the on-failure destination (here, a JSON file per
-  record, as the S3 destination keeps it) and moves its partition past it.
+  record, as the S3 destination keeps it once redacted: customer ids as keyed hashes) and moves
+  its partition past it.
 
 Where it differs from AWS: one poller per mapping owns every partition of its topics (Lambda
 scales pollers and spreads partitions over them; ordering per partition is the same), and it
@@ -23,6 +24,7 @@ commits all the same.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -37,6 +39,7 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, KafkaException, TopicPartition
 
+from ordering.redaction import redacted
 from ordering_local.environments import FunctionError
 from ordering_local.events import Message, msk_event
 from ordering_local.kafka import TIMEOUT_S, ensure_topics
@@ -305,7 +308,9 @@ class Poller:
         folder = failures_folder(self.state, self.mapping)
         folder.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
-        event = msk_event([message], bootstrap_servers=self.bootstrap_servers)
+        # customer ids kept only as their keyed hashes, as in the dead letters (ordering/redaction.py)
+        kept = dataclasses.replace(message, value=redacted(message.value_bytes()))
+        event = msk_event([kept], bootstrap_servers=self.bootstrap_servers)
         document = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),

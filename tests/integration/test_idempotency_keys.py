@@ -160,3 +160,41 @@ def test_a_connection_lost_inside_a_keyed_request_never_commits_half(service: Se
             " (SELECT count(*) FROM bc_ordering.dead_letters)"
         ).fetchone()
     assert counts == (0, 0)
+
+
+def _all_text(database_url: str, table: str) -> str:
+    """Every row of a table, as text: what anyone who reads it sees."""
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(f"SELECT * FROM bc_ordering.{table}").fetchall()  # noqa: S608
+    return repr(rows)
+
+
+def test_a_replayed_answer_echoes_the_bearer_secret_from_the_retry_never_from_storage(
+    service: Service, database_url: str
+) -> None:
+    # Given a guest and a browser (anonymous id), each adding a seat with an Idempotency-Key
+    guest, browser = "guest-secret-5f1c", str(uuid.uuid4())
+    seats = {who: reservation_created(customer=who) for who in (guest, browser)}
+    service.publish("reservation-created", *seats.values())
+
+    def add(who: str) -> Reply:
+        identity = {"guestToken": who} if who == guest else {"userId": who}
+        r = seats[who]
+        body = {"reservationId": r["reservationId"], "seatId": r["seatId"], "price": 50.00, **identity}
+        return service.post("/cart/add", body, {"Idempotency-Key": f"key-{who}"})
+
+    # When each request is sent, then retried with the same key
+    first = {who: add(who) for who in seats}
+    again = {who: add(who) for who in seats}
+
+    # Then each retry gets the first answer, with its own secret echoed as the contract shows it
+    assert first[guest].body["guestToken"] == guest
+    assert first[browser].body["userId"] == browser
+    for who in seats:
+        assert (again[who].status, again[who].body) == (200, first[who].body)
+        assert again[who].headers["Idempotent-Replayed"] == "true"
+    # and the records kept to replay them hold neither secret
+    kept = _all_text(database_url, "idempotency_records")
+    assert "COMPLETED" in kept
+    assert guest not in kept
+    assert browser not in kept

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -30,6 +32,7 @@ from ordering_local.kafka import committed_offsets, ensure_topics
 from ordering_local.mapping import Poller, failures_folder
 from ordering_local.template import Function, load
 from tests.support import (
+    REDACTION_SECRET,
     ROOT,
     TOPICS,
     Service,
@@ -376,15 +379,16 @@ def test_a_record_failing_past_its_retries_goes_to_the_on_failure_destination(
         topics.produce("reservation-created", reservation, partition=2)
         topics.flush()
 
-        # Then after the template's 5 retries it is kept, whole, with its coordinates, and its
-        # partition moves past it
+        # Then after the template's 5 retries it is kept, whole but for the customer id (its keyed
+        # hash), with its coordinates, and its partition moves past it
         wait_until(topics.handled("reservation-created", {2: 1}), 60, "given up on")
         [kept] = _given_up(topics.name("reservation-created"))
         assert kept["requestContext"]["condition"] == "RetryAttemptsExhausted"
         assert kept["requestContext"]["approximateInvokeCount"] == 6
         [record] = kept["payload"]["records"][f"{topics.name('reservation-created')}-2"]
         assert (record["partition"], record["offset"]) == (2, 0)
-        assert json.loads(base64.b64decode(record["value"])) == reservation
+        keyed = hmac.new(REDACTION_SECRET.encode(), reservation["customerId"].encode(), hashlib.sha256).hexdigest()
+        assert json.loads(base64.b64decode(record["value"])) == {**reservation, "customerId": f"hmac-sha256:{keyed}"}
     finally:
         runner.stop()
 

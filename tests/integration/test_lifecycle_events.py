@@ -4,6 +4,8 @@ the consumer functions' handlers with MSK-shaped events, on real PostgreSQL and 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -19,6 +21,7 @@ from ordering.domain.identity import Caller
 from ordering.store import orders, reservations
 from ordering_local.events import Message
 from tests.support import (
+    REDACTION_SECRET,
     USER,
     Service,
     bearer,
@@ -259,6 +262,30 @@ def test_bad_records_are_dead_letters_and_good_ones_are_applied(service: Service
     assert letters[0][3] == b"\xff not json"
     # and a guest token inside a dead letter is kept only as its hash
     assert b"guest-secret-token" not in (letters[2][3] or b"")
+
+
+def test_a_dead_letter_keeps_customer_ids_only_as_keyed_hashes(service: Service, database_url: str) -> None:
+    # Given records that can never be applied, carrying a guest's token as their customer id: one
+    # JSON, one cut short (not JSON)
+    whole = {**reservation_created(customer="guest-secret-token"), "seatId": "not-a-uuid"}
+    cut = json.dumps(reservation_created(customer="guest-secret-token")).encode()[:160]
+    assert b'"customerId": "guest-secret-token"' in cut
+    # When they are consumed
+    response = service.deliver(
+        "reservation-created",
+        [Message("reservation-created", whole, offset=1), Message("reservation-created", cut, offset=2)],
+    )
+    # Then both are kept with the customer id as its HMAC under the configured key, which a guess
+    # cannot be checked against without that key (it is not the plain sha256)
+    assert response == NO_FAILURES
+    keyed = "hmac-sha256:" + hmac.new(REDACTION_SECRET.encode(), b"guest-secret-token", hashlib.sha256).hexdigest()
+    plain = hashlib.sha256(b"guest-secret-token").hexdigest()
+    kept = [value or b"" for _, _, _, value, _ in dead_letters(database_url)]
+    assert json.loads(kept[0])["customerId"] == keyed
+    assert f'"customerId": "{keyed}"'.encode() in kept[1]
+    for value in kept:
+        assert b"guest-secret-token" not in value
+        assert plain.encode() not in value
 
 
 def test_with_the_database_down_records_are_retried_and_nothing_is_half_written(

@@ -6,6 +6,7 @@ scoped to the caller and kept 24 h."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.domain import errors
 from ordering.domain.identity import Caller
+from ordering.http import jsonio
 from ordering.http.identity import header
 
 if TYPE_CHECKING:
@@ -87,12 +89,13 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
     )
     def once(request: dict[str, Any]) -> dict[str, Any]:
         response = answer()
-        return {"status": response.status_code, "body": response.body, "headers": dict(response.headers)}
+        body, echoed = _without_echoes(response.body, caller)
+        return {"status": response.status_code, "body": body, "headers": dict(response.headers), "echo": echoed}
 
     request = {
         "scope": caller.owner_key or "platform-service",
         "key": key,
-        "request": {"method": event.http_method, "path": event.path, "body": event.body or ""},
+        "request": {"method": event.http_method, "path": event.path, "body": _without_identity(event.body)},
     }
     try:
         stored = once(request=request)
@@ -103,5 +106,50 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
     except BaseError as exc:  # the records' database, or Powertools out of retries: try again later
         raise errors.ServiceUnavailable("idempotency records unavailable") from exc
     return Response(
-        status_code=stored["status"], content_type="application/json", body=stored["body"], headers=stored["headers"]
+        status_code=stored["status"],
+        content_type="application/json",
+        body=_with_echoes(stored["body"], stored.get("echo", []), caller),
+        headers=stored["headers"],
     )
+
+
+# An order's answer echoes the caller's bearer secret to them (a guest token, an anonymous id:
+# http/api.py, order_body). What is kept to replay it holds neither: they are taken out before
+# the answer is stored, and put back from the retried request, whose caller is the same (a
+# key's records are scoped to its caller's owner key, a hash of that very secret).
+_ECHOED = {"guestToken": "guest_token", "userId": "anonymous_id"}
+
+
+def _without_echoes(body: Any, caller: Caller) -> tuple[Any, list[str]]:
+    document = jsonio.loads_verbatim(body) if isinstance(body, str) and body.startswith("{") else None
+    if not isinstance(document, dict):
+        return body, []
+    echoed = []
+    for field, attribute in _ECHOED.items():
+        secret = getattr(caller, attribute)
+        if secret is not None and document.get(field) == secret:
+            document[field] = None
+            echoed.append(field)
+    return (jsonio.dumps(document), echoed) if echoed else (body, [])
+
+
+def _with_echoes(body: Any, echoed: list[str], caller: Caller) -> Any:
+    if not echoed:
+        return body
+    document = jsonio.loads_verbatim(body)
+    for field in echoed:
+        document[field] = getattr(caller, _ECHOED[field])
+    return jsonio.dumps(document)
+
+
+def _without_identity(body: str | None) -> str:
+    """The request as compared with a retry's: the body without its identity fields, which the
+    key's scope holds already (as a hash), so that no hash of a guest token or an anonymous id
+    stands in the record beside the rest of the request that is no secret."""
+    try:
+        document = json.loads(body or "", parse_float=str, parse_int=str)
+    except ValueError:
+        return body or ""
+    if not isinstance(document, dict):
+        return body or ""
+    return json.dumps({k: v for k, v in document.items() if k not in ("guestToken", "userId")}, sort_keys=True)

@@ -27,6 +27,11 @@ def loads(text: str | bytes) -> Any:
         raise json.JSONDecodeError("nested too deeply", document, 0) from None
 
 
+def loads_verbatim(text: str | bytes) -> Any:
+    """A document whose numbers are kept as they were written: `dumps` writes them back alike."""
+    return json.loads(text, parse_float=simplejson.RawJSON, parse_int=simplejson.RawJSON)
+
+
 def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

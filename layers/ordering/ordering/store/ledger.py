@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,8 +9,8 @@ from uuid import UUID
 
 import psycopg
 
-from ordering.domain.identity import secret_hash
 from ordering.domain.lifecycle import Conflict
+from ordering.redaction import redacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,26 +63,9 @@ def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, D
     )
 
 
-# Fields that may carry a bearer secret (a guest token is also a customer id at Inventory).
-_SECRET_FIELDS = frozenset({"customerId", "customer_id", "guestToken", "guest_token"})
-
-
-def redacted(value: bytes | None) -> bytes | None:
-    """A record's value as it may be kept: secrets in a JSON object replaced by their hashes."""
-    try:
-        document = json.loads(value) if value is not None else None
-    except ValueError:
-        return value
-    if not isinstance(document, dict) or not _SECRET_FIELDS & document.keys():
-        return value
-    for name in _SECRET_FIELDS & document.keys():
-        if isinstance(document[name], str):
-            document[name] = "sha256:" + secret_hash(document[name]).hex()
-    return json.dumps(document).encode()
-
-
 def record_dead_letters(cursor: psycopg.Cursor[Any], letters: Sequence[DeadLetter]) -> None:
-    """Keep the records with where they came from and why; values are stored redacted."""
+    """Keep the records with where they came from and why; values are stored redacted (customer
+    ids and guest tokens as their keyed hashes)."""
     if not letters:
         return
     cursor.execute(

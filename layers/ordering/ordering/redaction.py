@@ -1,0 +1,58 @@
+"""What is kept of a consumed record for a person to inspect (dead letters, the local runner's
+failure records): the record as it came, but every customer id and guest token replaced by its
+HMAC-SHA256 under a secret of the configuration (REDACTION_SECRET, or REDACTION_SECRET_ARN in
+Secrets Manager). Keyed, so that whoever reads the records cannot confirm a guessed id offline;
+stable, so that records of the same customer can still be matched with one another."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+
+from ordering.config import ConfigurationError, settings
+
+PREFIX = "hmac-sha256:"
+# the fields of the platform's payloads that may carry a bearer secret (a guest token or an
+# anonymous customer id is also a customer id at Inventory and Payment)
+SECRET_FIELDS = frozenset({"customerId", "customer_id", "guestToken", "guest_token", "userId", "user_id"})
+# the same fields in a value that is not JSON (a producer's bug), found as text
+_NAMES = b"|".join(name.encode() for name in sorted(SECRET_FIELDS))
+_IN_TEXT = re.compile(rb'("(?:' + _NAMES + rb')"\s*:\s*")((?:[^"\\]|\\.)*)(")')
+
+
+def _key() -> bytes:
+    config = settings()
+    if config.redaction_secret is not None:
+        return config.redaction_secret.encode()
+    if config.redaction_secret_arn is not None:
+        from ordering.secrets import secret_string
+
+        return secret_string(config.redaction_secret_arn).encode()
+    raise ConfigurationError("REDACTION_SECRET or REDACTION_SECRET_ARN must be set")
+
+
+def pseudonym(value: str | bytes, key: bytes | None = None) -> str:
+    """The keyed hash a customer id is kept as."""
+    data = value.encode() if isinstance(value, str) else value
+    return PREFIX + hmac.new(key or _key(), data, hashlib.sha256).hexdigest()
+
+
+def redacted(value: bytes | None) -> bytes | None:
+    """A record's value as it may be kept: customer ids and guest tokens replaced by their keyed
+    hashes, in a JSON object or, failing that, wherever they appear as `"field": "…"` text."""
+    if value is None:
+        return None
+    key = _key()
+    try:
+        document: Any = json.loads(value)
+    except ValueError:
+        return _IN_TEXT.sub(lambda found: found[1] + pseudonym(found[2], key).encode() + found[3], value)
+    if not isinstance(document, dict) or not SECRET_FIELDS & document.keys():
+        return value
+    for name in SECRET_FIELDS & document.keys():
+        if isinstance(document[name], str):
+            document[name] = pseudonym(document[name], key)
+    return json.dumps(document).encode()
