@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.setup import publish_reservations
+from bench.setup import keep_seat_prices, publish_reservations, verified_prices
 from ordering_local.events import Message, api_gateway_event, msk_event
 from ordering_local.invoke import invoke
 from ordering_local.template import Function, load
@@ -136,6 +136,21 @@ def run(calls: int, tag: str, counters: Callable[[], dict[str, int]] | None = No
         for r, t in zip(second, tokens, strict=True)
     ]  # fmt: skip
     measure("DELETE /cart/items/{seatId}", "RemoveCartItemFunction", remove_events, _ok)
+    # add-to-cart with prices verified against the Catalog: the copy of its prices knows every
+    # seat (the scheduled refresh's job, done here as setup), and CATALOG_URL names a port nobody
+    # listens on, so that a request that asked the Catalog would fail the run
+    third = publish_reservations(customers)
+    [warm_verified] = publish_reservations([f"bench-{tag}-warm-verified"])
+    keep_seat_prices([r["seatId"] for r in (*third, warm_verified)], "50.00")
+    with verified_prices():
+        # the new settings make new connections: one request, not measured, makes them
+        warm_body = {"reservationId": warm_verified["reservationId"], "seatId": warm_verified["seatId"], "price": 50}
+        _ok(invoke(functions["AddToCartFunction"], _post("/cart/add", warm_body, token(warm_verified["customerId"]))))
+        verified_events = [
+            _post("/cart/add", {"reservationId": r["reservationId"], "seatId": r["seatId"], "price": 50.00}, t)
+            for r, t in zip(third, tokens, strict=True)
+        ]
+        measure("POST /cart/add, prices verified", "AddToCartFunction", verified_events, _ok)
     return results
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -59,7 +61,8 @@ def prepare() -> Stores:
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(
             "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
-            " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters"
+            " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters,"
+            " bc_ordering.known_users, bc_ordering.seat_prices, bc_ordering.catalog_events"
         )
     os.environ.update(
         JWT_SECRET=JWT_SECRET,
@@ -78,6 +81,33 @@ def use(stores: Stores) -> None:
     os.environ["DATABASE_URL"] = stores.database_url
     os.environ["REDIS_URL"] = stores.redis_url
     settings.cache_clear()
+
+
+def keep_seat_prices(seat_ids: list[str], price: str) -> None:
+    """The copy of the Catalog's prices, knowing these seats (what the scheduled refresh writes)."""
+    from decimal import Decimal
+
+    from ordering.domain.pricing import SeatPrice
+    from ordering.store import seat_prices
+    from ordering.usecases.clock import utc_now
+
+    event_id = uuid.uuid4()
+    seats = [SeatPrice(uuid.UUID(seat), event_id, "A", Decimal(price)) for seat in seat_ids]
+    with psycopg.connect(settings().database_url or "", autocommit=True) as connection:
+        seat_prices.keep_seatmap(connection, event_id, "Bench", seats, utc_now())
+
+
+@contextmanager
+def verified_prices() -> Iterator[None]:
+    """The functions of this process verifying prices against a Catalog at a port nobody listens on:
+    a request that had to ask it would fail."""
+    os.environ["CATALOG_URL"] = "http://127.0.0.1:9"
+    settings.cache_clear()
+    try:
+        yield
+    finally:
+        del os.environ["CATALOG_URL"]
+        settings.cache_clear()
 
 
 def publish_reservations(customers: list[str]) -> list[dict[str, Any]]:

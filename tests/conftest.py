@@ -77,8 +77,10 @@ def clean_state(stores: dict[str, str]) -> None:
         connection.execute(
             "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
             " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters,"
-            " bc_ordering.idempotency_records, bc_ordering.outbox, bc_ordering.known_users"
+            " bc_ordering.idempotency_records, bc_ordering.outbox, bc_ordering.known_users,"
+            " bc_ordering.seat_prices, bc_ordering.catalog_events"
         )
+        connection.execute("UPDATE bc_ordering.catalog_refreshes SET refreshed_at = NULL, leased_until = NULL")
     known_users.forget()
     drop_riders()
     client = redis.Redis.from_url(stores["REDIS_URL"])

@@ -33,6 +33,7 @@ app = api()
         refusal(errors.SeatReservedByAnother),
         refusal(errors.PriceNotPositive),
         refusal(errors.PriceMismatch),
+        refusal(errors.SeatPriceUnknown),
         refusal(errors.SeatAlreadyInCart),
         refusal(errors.SeatInAnotherOrder),
         (400, "Order cannot hold more than <N> seats"),

@@ -236,12 +236,26 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
             " or X-User-Id, else to the internal one.\n"
             f"{routes_table(functions)}\n"
             f"  the OpenAPI document: http://{args.host}:{args.port}/openapi.json, Swagger UI: /docs\n"
+            f"{_prices_line()}\n"
             f"{kafka}",
             flush=True,
         )
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
     return 0
+
+
+def _prices_line() -> str:
+    catalog = os.environ.get("CATALOG_URL", "").strip()
+    if catalog:
+        return (
+            f"Prices: verified against the Catalog at {catalog} (CatalogSyncFunction keeps a copy, refreshed on"
+            " its schedule and once on a miss)"
+        )
+    return (
+        "Prices: NOT verified. CATALOG_URL is not set, so the price a client sends stands; set it to the"
+        " platform's Catalog (README: Prices)"
+    )
 
 
 def _consume(args: argparse.Namespace, root: Path) -> int:

@@ -56,6 +56,14 @@ class Settings(BaseModel):
     redis_retry_after_s: Seconds = Field(5.0, alias="REDIS_RETRY_AFTER_S")
     max_body_bytes: Positive = Field(16384, alias="MAX_BODY_BYTES")
     cors_allow_origin: str | None = Field(None, alias="CORS_ALLOW_ORIGIN")
+    # the platform's Catalog, which owns seat prices (empty: prices are not verified, the
+    # client's price stands); each HTTP attempt's timeout, and what one request may spend
+    # refreshing the copy when a seat's price is missing
+    catalog_url: str | None = Field(None, alias="CATALOG_URL", pattern=r"^https?://\S+$")
+    catalog_timeout_s: Seconds = Field(2.0, alias="CATALOG_TIMEOUT_S")
+    catalog_miss_budget_s: Seconds = Field(3.0, alias="CATALOG_MISS_BUDGET_S")
+    # a copy not refreshed for this long is reported stale by /health/ready
+    catalog_stale_after_s: Seconds = Field(1800.0, alias="CATALOG_STALE_AFTER_S")
     # how long the pruning function keeps each kind of row (days; abandoned carts: hours)
     ledger_retention_days: Positive = Field(8, alias="LEDGER_RETENTION_DAYS")
     reservation_retention_days: Positive = Field(7, alias="RESERVATION_RETENTION_DAYS")
@@ -68,6 +76,11 @@ class Settings(BaseModel):
     aws_region: str = Field("us-east-1", alias="AWS_REGION")
     # Kafka topic names, when they differ from the platform's (RESERVATION_CREATED_TOPIC=…)
     topic_names: Mapping[str, str] = Field(default_factory=dict)
+
+    @property
+    def verifies_prices(self) -> bool:
+        """Whether prices come from the Catalog (else the client's price stands)."""
+        return self.catalog_url is not None
 
     @property
     def accept_anonymous_user_ids(self) -> bool:

@@ -87,6 +87,13 @@ class PriceMismatch(OrderingError):
     message = "Price does not match the reserved seat price"
 
 
+class SeatPriceUnknown(OrderingError):
+    """A Catalog is configured and knows no price for the seat, even after the copy was refreshed."""
+
+    status = 409
+    message = "Seat price is unknown"
+
+
 class SeatAlreadyInCart(OrderingError):
     message = "Seat is already in the cart"
 

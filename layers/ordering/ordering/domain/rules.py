@@ -56,11 +56,20 @@ def check_reservation(
 
 
 def check_price(price: Decimal, reservation: Reservation) -> None:
+    """The price's own checks, then Inventory's price for the seat when it sent one."""
     if not price.is_finite() or price <= 0:
         raise errors.PriceNotPositive()
     if price != price.quantize(CENTS):
         raise errors.InvalidRequest("Field 'price' must have at most 2 decimal places")
-    if reservation.base_price > 0 and price != reservation.base_price:
+    if reservation.priced_by_inventory and price != reservation.base_price:
+        raise errors.PriceMismatch()
+
+
+def check_catalog_price(price: Decimal, catalog_price: Decimal | None) -> None:
+    """With prices verified, a seat Inventory sent no price for sells at the Catalog's price."""
+    if catalog_price is None:
+        raise errors.SeatPriceUnknown()
+    if price != catalog_price:
         raise errors.PriceMismatch()
 
 

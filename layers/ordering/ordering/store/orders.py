@@ -110,6 +110,10 @@ WITH reservation AS (
       -- a user id seen signed in is claimed by its token alone (rules.check_reservation)
       AND (%(signed_in)s OR NOT EXISTS (
           SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = %(customer_hash)s))
+      -- the seat's price: Inventory's when it sent one, else the Catalog's copy when prices are
+      -- verified (rules.check_price, rules.check_catalog_price); an unknown one refuses
+      AND %(price)s = coalesce(nullif(base_price, 0), CASE WHEN %(verify_prices)s
+          THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s) ELSE %(price)s END)
     -- waits for a concurrent expiry of this reservation to commit, then sees it expired
     FOR SHARE
 ), cart AS (
@@ -184,10 +188,12 @@ def add_item(
     order_id: UUID,
     item_id: UUID,
     now: datetime,
+    verify_prices: bool,
 ) -> Order | None:
     """Add the seat to the caller's draft; None when a guard refused (reservation no longer
-    live, cart full). Raises SeatTaken when the seat is in an order already."""
+    live, another price, cart full). Raises SeatTaken when the seat is in an order already."""
     params = {
+        "verify_prices": verify_prices,
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
         "customer_hash": caller.customer_hash,
@@ -314,21 +320,30 @@ def cancel(
 
 
 # A waitlist order: placed directly in pending for one seat, with no reservation; checked out
-# as it is placed, so its event is the one of a checkout.
+# as it is placed, so its event is the one of a checkout. The Waitlist service sends a price of
+# 0 today: with prices verified, the seat then sells at the Catalog's price, and while the copy
+# does not know it, nothing is placed unless `free_if_unknown` (asked after a refresh).
 _PLACE_WAITLIST_ORDER = """
-WITH placed AS (
+WITH priced AS (
+    SELECT CASE WHEN %(price)s = 0 AND %(verify_prices)s
+                THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s)
+                ELSE %(price)s END AS price
+), placed AS (
     INSERT INTO bc_ordering.orders
         (id, guest_token_hash, customer_email, state, origin, total_amount, item_count, created_at, updated_at,
          version)
-    VALUES (%(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', %(price)s, 1, %(now)s, %(now)s, 1)
-    RETURNING id
+    SELECT %(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', coalesce(price, 0), 1, %(now)s,
+           %(now)s, 1
+    FROM priced WHERE price IS NOT NULL OR %(free_if_unknown)s
+    RETURNING id, total_amount
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
-    SELECT id, 1, 'order-checked-out', 'pending', %(price)s, %(now)s FROM placed
+    SELECT id, 1, 'order-checked-out', 'pending', total_amount, %(now)s FROM placed
 )
 INSERT INTO bc_ordering.order_items
     (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
-SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, %(price)s, %(concert_event_id)s, %(now)s FROM placed
+SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, placed.total_amount, %(concert_event_id)s, %(now)s
+FROM placed
 RETURNING order_id
 """
 
@@ -352,9 +367,15 @@ def place_waitlist_order(
     order_id: UUID,
     item_id: UUID,
     now: datetime,
-) -> UUID:
-    """Place the order in one statement; raises SeatTaken when the seat is in a live order."""
+    verify_prices: bool,
+    free_if_unknown: bool,
+) -> UUID | None:
+    """Place the order in one statement; None when it is to be priced by the Catalog's copy,
+    which does not know the seat (and `free_if_unknown` is not set). Raises SeatTaken when the
+    seat is in a live order."""
     params = {
+        "verify_prices": verify_prices,
+        "free_if_unknown": free_if_unknown,
         "order_id": order_id,
         "guest_token_hash": caller.customer_hash,
         "email": caller.email,
@@ -365,8 +386,7 @@ def place_waitlist_order(
         "now": now,
     }
     rows = _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)
-    placed: UUID = rows[0][0]  # the item is inserted whenever its order is
-    return placed
+    return rows[0][0] if rows else None  # the item is inserted whenever its order is
 
 
 def live_holder(connection: psycopg.Connection[Any], seat_id: UUID) -> WaitlistHolder | None:

@@ -15,9 +15,11 @@ if TYPE_CHECKING:  # the API functions import this module; the consumers' ledger
     from ordering.store.ledger import Delivery
 
 _COLUMNS = "id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at"
-# the reservation's columns, and whether its customer id is a user id seen signed in
+# the reservation's columns, whether its customer id is a user id seen signed in, and the
+# seat's price in the copy of the Catalog's
 _READ = (
-    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = r.customer_hash)"
+    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = r.customer_hash),"
+    " (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = r.seat_id)"
     " FROM bc_ordering.reservations r"
 )
 
@@ -34,6 +36,7 @@ def reservation_from_row(row: Sequence[Any]) -> Reservation:
         created_at=row[7],
         expires_at=row[8],
         for_known_user=bool(row[9]) if len(row) > 9 else False,
+        catalog_price=row[10] if len(row) > 10 else None,
     )
 
 

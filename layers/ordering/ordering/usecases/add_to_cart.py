@@ -61,12 +61,13 @@ def _reservation(command: AddToCart, cache: ReservationCache, now: datetime) -> 
 def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, now: datetime | None = None) -> Order:
     cache = cache or reservation_cache()
     now = now or utc_now()
-    max_seats = settings().max_seats_per_order
+    config = settings()
     caller = command.caller
     rules.require_reservation_id(caller, command.reservation_id)
     found, held_by_another = _reservation(command, cache, now)
     reservation = rules.check_reservation(caller, command.seat_id, found, now, seat_held_by_another=held_by_another)
     rules.check_price(command.price, reservation)
+    refreshed = False  # the copy of the Catalog's prices, once for this request at most
     for _ in range(_ATTEMPTS):
         with session() as connection:
             try:
@@ -75,10 +76,11 @@ def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, no
                     caller=caller,
                     reservation=reservation,
                     price=command.price,
-                    max_seats=max_seats,
+                    max_seats=config.max_seats_per_order,
                     order_id=uuid.uuid4(),
                     item_id=uuid.uuid4(),
                     now=now,
+                    verify_prices=config.verifies_prices,
                 )
             except orders.SeatTaken:
                 order = None
@@ -90,5 +92,17 @@ def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, no
             cache.evict([reservation])
         reservation = rules.check_reservation(caller, command.seat_id, current, now)
         rules.check_price(command.price, reservation)
-        rules.check_placement(caller, holder, cart_size, max_seats)
+        if config.verifies_prices and not reservation.priced_by_inventory:
+            catalog_price = reservation.catalog_price
+            if catalog_price is None and not refreshed:
+                # a seat the copy does not hold yet (a new event, a new seat): ask the Catalog.
+                # Imported here: urllib3 costs ~50 ms of cold start, which requests that never miss
+                # should not pay.
+                from ordering.usecases.refresh_prices import price_after_refresh
+
+                catalog_price, refreshed = price_after_refresh(command.seat_id, now=now), True
+                rules.check_catalog_price(command.price, catalog_price)
+                continue
+            rules.check_catalog_price(command.price, catalog_price)
+        rules.check_placement(caller, holder, cart_size, config.max_seats_per_order)
     raise ServiceUnavailable("add-to-cart kept losing races")

@@ -1,0 +1,97 @@
+"""The copy of the Catalog's seat prices in PostgreSQL (bc_ordering.seat_prices), the events it
+holds, and the one row that says when it was last refreshed and whether a refresh is under way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from ordering.domain.pricing import SeatPrice
+
+# rows per statement when a seat map is written (a stadium's is 60,000 seats)
+CHUNK = 5000
+
+_UPSERT_SEATS = """
+INSERT INTO bc_ordering.seat_prices AS p (seat_id, event_id, section_code, price, refreshed_at)
+SELECT DISTINCT ON (seat_id) seat_id, event_id, section_code, price, %s
+FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::numeric[]) AS t(seat_id, event_id, section_code, price)
+ON CONFLICT (seat_id) DO UPDATE SET event_id = EXCLUDED.event_id, section_code = EXCLUDED.section_code,
+    price = EXCLUDED.price, refreshed_at = EXCLUDED.refreshed_at
+"""
+
+_UPSERT_EVENT = """
+INSERT INTO bc_ordering.catalog_events (event_id, event_name, refreshed_at) VALUES (%s, %s, %s)
+ON CONFLICT (event_id) DO UPDATE SET event_name = EXCLUDED.event_name, refreshed_at = EXCLUDED.refreshed_at
+"""
+
+
+def keep_seatmap(
+    connection: psycopg.Connection[Any],
+    event_id: UUID,
+    event_name: str | None,
+    seats: Sequence[SeatPrice],
+    now: datetime,
+) -> None:
+    """Write one event's seat prices and the event, in one transaction, pipelined."""
+    with connection.transaction(), connection.pipeline(), connection.cursor() as cursor:
+        for start in range(0, len(seats), CHUNK):
+            chunk = seats[start : start + CHUNK]
+            cursor.execute(
+                _UPSERT_SEATS,
+                (
+                    now,
+                    [s.seat_id for s in chunk],
+                    [s.event_id for s in chunk],
+                    [s.section_code for s in chunk],
+                    [s.price for s in chunk],
+                ),
+            )
+        cursor.execute(_UPSERT_EVENT, (event_id, event_name, now))
+
+
+def known_events(connection: psycopg.Connection[Any]) -> set[UUID]:
+    return {row[0] for row in connection.execute("SELECT event_id FROM bc_ordering.catalog_events").fetchall()}
+
+
+def price_of(connection: psycopg.Connection[Any], seat_id: UUID) -> Decimal | None:
+    row = connection.execute("SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s", (seat_id,)).fetchone()
+    return row[0] if row else None
+
+
+def refreshed(connection: psycopg.Connection[Any], now: datetime) -> None:
+    """A complete refresh ended now (every event the Catalog lists was read)."""
+    connection.execute("UPDATE bc_ordering.catalog_refreshes SET refreshed_at = %s", (now,))
+
+
+def last_refresh(connection: psycopg.Connection[Any]) -> datetime | None:
+    row = connection.execute("SELECT refreshed_at FROM bc_ordering.catalog_refreshes").fetchone()
+    return row[0] if row else None
+
+
+def lease_refresh(connection: psycopg.Connection[Any], now: datetime, lease: timedelta) -> bool:
+    """Take the refresh on a miss for `lease`, unless another one holds it."""
+    row = connection.execute(
+        "UPDATE bc_ordering.catalog_refreshes SET leased_until = %(until)s"
+        " WHERE leased_until IS NULL OR leased_until <= %(now)s RETURNING true",
+        {"now": now, "until": now + lease},
+    ).fetchone()
+    return row is not None
+
+
+def end_lease(connection: psycopg.Connection[Any]) -> None:
+    connection.execute("UPDATE bc_ordering.catalog_refreshes SET leased_until = NULL")
+
+
+def waiting_on(connection: psycopg.Connection[Any], seat_id: UUID, now: datetime) -> tuple[Decimal | None, bool]:
+    """The seat's price as the copy has it now, and whether another refresh still holds the lease."""
+    row = connection.execute(
+        "SELECT (SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s),"
+        " coalesce(leased_until > %s, false) FROM bc_ordering.catalog_refreshes",
+        (seat_id, now),
+    ).fetchone()
+    return (row[0], bool(row[1])) if row else (None, False)
