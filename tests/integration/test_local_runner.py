@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -121,6 +122,31 @@ def test_the_seed_purchase_flow_over_http(server: str, runner_env: dict[str, str
     while story() != [("order-checked-out", 1), ("order-fulfilled", 3), ("order-paid", 2)]:
         assert time.monotonic() < deadline, story()
         time.sleep(0.5)
+
+
+def _readme_walk_through(base: str) -> str:
+    """The shell blocks of README's "Buy a seat with curl", aimed at this runner."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Buy a seat with curl", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) == 2, "the walk-through has its two blocks"
+    return "\n".join(blocks).replace("http://127.0.0.1:5003", base)
+
+
+def test_the_readmes_walk_through_runs_twice_in_a_row(server: str, runner_env: dict[str, str]) -> None:
+    # Given README's walk-through, as a newcomer pastes it into a shell beside `make run`
+    script = _readme_walk_through(server)
+    for run in (1, 2):
+        # When it runs (the second time right after the first)
+        # (its last line, `events | grep`, may find nothing yet: the answers are what is checked)
+        done = subprocess.run(
+            ["bash", "-c", script], check=False, cwd=ROOT, env=runner_env, capture_output=True, text=True, timeout=180
+        )
+        # Then every step answers, and the order ends fulfilled: paid, then ticketed
+        orders = re.findall(r'"state":"(\w+)"', done.stdout)
+        assert orders[-1] == "fulfilled", (run, done.stdout, done.stderr)
+        assert orders == ["draft", "pending", "pending", "fulfilled"], (run, done.stdout)
+        assert done.stdout.count('"batchItemFailures": []') == 3, (run, done.stdout)
 
 
 def test_an_unknown_route_is_a_404(server: str) -> None:
