@@ -149,6 +149,29 @@ def test_the_readmes_walk_through_runs_twice_in_a_row(server: str, runner_env: d
         assert done.stdout.count('"batchItemFailures": []') == 3, (run, done.stdout)
 
 
+@pytest.mark.parametrize("catalog", ["", "http://127.0.0.1:5001"], ids=["no-catalog", "catalog"])
+def test_the_runner_says_at_start_whether_prices_are_verified(runner_env: dict[str, str], catalog: str) -> None:
+    # When the runner starts, with CATALOG_URL unset or set (--no-kafka: its API alone)
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(_free_port()), "--no-kafka"], cwd=ROOT,
+        env={**runner_env, "CATALOG_URL": catalog}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not lines or not (lines[-1].startswith("Kafka") or lines[-1] == ""):  # its last start-up line
+            lines.append(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    # Then its start-up lines say whether the price a client sends is checked
+    [said] = [line for line in lines if line.startswith("Prices:")]
+    if catalog:
+        assert said.startswith(f"Prices: verified against the Catalog at {catalog}"), said
+    else:
+        assert said.startswith("Prices: NOT verified. CATALOG_URL is not set"), said
+
+
 def test_an_unknown_route_is_a_404(server: str) -> None:
     assert _http("GET", f"{server}/nowhere")[0] == 404
 

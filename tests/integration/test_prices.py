@@ -31,6 +31,7 @@ class Catalog:
         self.events: dict[str, dict[str, Any]] = {}
         self.hits: Counter[str] = Counter()
         self.hang_s = 0.0
+        self.failing: set[str] = set()  # events whose seat map answers 500
         catalog = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +43,8 @@ class Catalog:
                 if parts == ["events"]:
                     listed = [{"id": event_id, "name": e["eventName"]} for event_id, e in catalog.events.items()]
                     self._answer(200, listed)
+                elif len(parts) == 3 and parts[1] in catalog.failing:
+                    self._answer(500, {"error": "internal"})
                 elif len(parts) == 3 and parts[0] == "events" and parts[2] == "seatmap" and parts[1] in catalog.events:
                     self._answer(200, {"eventId": parts[1], **catalog.events[parts[1]]})
                 else:
@@ -208,6 +211,17 @@ def test_with_the_catalog_down_a_known_seat_is_sold_and_an_unknown_one_is_a_503(
     assert_refused(database_url, lambda: service.add_to_cart(unknown, who="user-456"), 503, "Service unavailable")
     # and the scheduled refresh says the Catalog was not read, keeping the copy as it was
     assert _sync(service) == {"catalog": "unavailable"}
+
+
+def test_a_seat_map_the_catalog_fails_to_give_makes_an_unknown_seat_a_503_not_a_409(
+    service: Service, catalog: Catalog, database_url: str
+) -> None:
+    # Given a Catalog whose one event's seat map answers 500 (after its retries too)
+    catalog.failing.add(catalog.add_event((_seat(), "50.00")))
+    reservation = _reserved(service, _seat())
+    # When a seat the copy does not know is added, Then the Catalog could not tell: 503, nothing
+    # written (the seat may be on that map, so it is not "unknown")
+    assert_refused(database_url, lambda: service.add_to_cart(reservation), 503, "Service unavailable")
 
 
 def test_a_catalog_that_hangs_costs_a_request_its_budget_not_its_timeout(
