@@ -13,8 +13,8 @@ What it does, as Lambda does it:
   and invokes each half (BisectBatchOnFunctionError), down to the single record that fails;
 - retries a failing record MaximumRetryAttempts times (with a growing pause of that partition
   alone, the others go on), then sends it to the on-failure destination (here, a JSON file per
-  record, as the S3 destination keeps it once redacted: customer ids as keyed hashes) and moves
-  its partition past it.
+  record, as the S3 destination keeps it once FailureRedactionFunction has replaced its customer
+  ids by their keyed hashes) and moves its partition past it.
 
 Where it differs from AWS: one poller per mapping owns every partition of its topics (Lambda
 scales pollers and spreads partitions over them; ordering per partition is the same), and it
@@ -24,7 +24,6 @@ commits all the same.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -39,7 +38,7 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, KafkaException, TopicPartition
 
-from ordering.redaction import redacted
+from ordering.redaction import redacted_invocation_record
 from ordering_local.environments import FunctionError
 from ordering_local.events import Message, msk_event
 from ordering_local.kafka import TIMEOUT_S, ensure_topics
@@ -308,9 +307,7 @@ class Poller:
         folder = failures_folder(self.state, self.mapping)
         folder.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
-        # customer ids kept only as their keyed hashes, as in the dead letters (ordering/redaction.py)
-        kept = dataclasses.replace(message, value=redacted(message.value_bytes()))
-        event = msk_event([kept], bootstrap_servers=self.bootstrap_servers)
+        event = msk_event([message], bootstrap_servers=self.bootstrap_servers)
         document = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
@@ -340,7 +337,8 @@ class Poller:
             "payload": event,
         }
         path = folder / f"{now:%Y%m%dT%H%M%S%fZ}-{message.topic}-{message.partition}-{message.offset}.json"
-        path.write_text(json.dumps(document, indent=2))
+        # as FailureRedactionFunction leaves it on AWS: customer ids only as their keyed hashes
+        path.write_text(json.dumps(redacted_invocation_record(document), indent=2))
         log.error(
             "mapping %s: %s-%d offset %d failed %d times; kept in %s, its partition moves on",
             self.mapping.name, message.topic, message.partition, message.offset, attempts, path,

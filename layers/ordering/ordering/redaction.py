@@ -6,6 +6,7 @@ stable, so that records of the same customer can still be matched with one anoth
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -56,3 +57,25 @@ def redacted(value: bytes | None) -> bytes | None:
         if isinstance(document[name], str):
             document[name] = pseudonym(document[name], key)
     return json.dumps(document).encode()
+
+
+def redacted_invocation_record(document: dict[str, Any]) -> dict[str, Any]:
+    """A kept batch (Lambda's on-failure invocation record for Kafka: the batch's MSK event under
+    `payload`, each record's value in base64) with every record's value redacted."""
+    payload = document.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), dict):
+        raise ValueError("not an invocation record of a Kafka batch: no payload.records")
+    records: dict[str, Any] = payload["records"]
+    _key()  # a missing secret fails here, before anything is changed
+    kept = {
+        partition: [_with_value_redacted(record) for record in batch] if isinstance(batch, list) else batch
+        for partition, batch in records.items()
+    }
+    return {**document, "payload": {**payload, "records": kept}}
+
+
+def _with_value_redacted(record: Any) -> Any:
+    if not isinstance(record, dict) or not isinstance(record.get("value"), str):
+        return record
+    value = base64.b64decode(record["value"])
+    return {**record, "value": base64.b64encode(redacted(value) or b"").decode()}
