@@ -70,3 +70,26 @@ def test_a_new_users_first_add_to_cart_costs_one_round_trip(
     # Then it costs one round trip, and records them
     assert trips == 1
     assert _known(database_url, "user-first")
+
+
+def test_add_to_cart_with_prices_verified_costs_one_round_trip_when_the_price_is_known(
+    service: Service, counted: DelayProxy, database_url: str, configure: Callable[..., None]
+) -> None:
+    # Given prices verified against a Catalog nobody serves (a request that asked it would fail),
+    # and a seat whose price the copy holds, reserved and cached
+    configure(CATALOG_URL="http://127.0.0.1:9")
+    reservation = reservation_created(customer="user-priced")
+    service.publish("reservation-created", reservation)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO bc_ordering.seat_prices (seat_id, event_id, section_code, price, refreshed_at)"
+            " VALUES (%s, gen_random_uuid(), 'VIP', 50.00, now())",
+            (reservation["seatId"],),
+        )
+    assert service.get("/cart", bearer("user-warm")).status == 404  # the new settings' connection
+    # When the customer adds it at its price
+    reply: list[Any] = []
+    trips = _trips(counted, lambda: reply.append(service.add_to_cart(reservation, who="user-priced")))
+    # Then it is in the cart, for one round trip, the price read with the reservation
+    assert reply[0].status == 200, reply[0].body
+    assert trips == 1
