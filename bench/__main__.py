@@ -120,14 +120,14 @@ def render(results: dict) -> str:  # type: ignore[type-arg]
         )
     lines += [
         "",
-        "Warm API, in-process            loopback p50/p99      1 ms-RTT p50/p99"
+        "Warm API, in-process                loopback p50/p99      1 ms-RTT p50/p99"
         "     PG RT  Redis RT  (Δp50/1ms)  CPU p50",
         f"  (loopback: median of {LOOPBACK_RUNS} runs, each run's CPU p50 in brackets)",
     ]
     for name, runs in results["api"].items():
         direct, delayed = runs["loopback"], runs["delayed"]
         lines.append(
-            f"  {name:28} {direct['p50_ms']:7.2f} /{direct['p99_ms']:7.2f} ms   "
+            f"  {name:32} {direct['p50_ms']:7.2f} /{direct['p99_ms']:7.2f} ms   "
             f"{delayed['p50_ms']:7.2f} /{delayed['p99_ms']:7.2f} ms   "
             f"{delayed['postgres_round_trips']:5.2f}  {delayed['redis_round_trips']:7.2f}  "
             f"({delayed['p50_ms'] - direct['p50_ms']:5.2f})    {direct['cpu_p50_ms']:6.3f} ms"
