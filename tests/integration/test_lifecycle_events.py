@@ -629,3 +629,34 @@ def test_a_payment_id_already_applied_to_another_order_is_a_recorded_conflict(
     # Then the second stays pending, and the payment is recorded for review
     assert order_row(database_url, second["id"])[0] == "pending"
     assert conflicts(database_url, second["id"]) == [("payment_for_another_order", "review", Decimal("50.00"))]
+
+
+def test_a_ticket_id_claimed_at_the_same_moment_for_another_order_is_still_a_conflict(
+    service: Service, database_url: str
+) -> None:
+    # Given two paid orders, and the ticket TKT-9 being applied to the first by a batch that has
+    # claimed it and not yet committed (another partition's consumer, at the same moment)
+    first, second = _pending(service), _pending(service)
+    for order in (first, second):
+        assert service.publish("payment-succeeded", payment_succeeded(order)) == NO_FAILURES
+    other = psycopg.connect(database_url)
+    other.execute(
+        "INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset, order_id)"
+        " VALUES ('ticket-issued', 'TKT-9', 1, 0, %s)",
+        (first["id"],),
+    )
+    # When the same ticket id arrives for the second order meanwhile (its claim waits on the
+    # first's), and the first batch commits
+    replies: list[Any] = []
+    consumer = threading.Thread(
+        target=lambda: replies.append(service.publish("ticket-issued", ticket_issued(second, ticket_id="TKT-9")))
+    )
+    consumer.start()
+    time.sleep(0.5)
+    other.commit()
+    other.close()
+    consumer.join(timeout=30)
+    # Then the second order's ticket is recorded as a conflict, not taken for a redelivery
+    assert replies == [NO_FAILURES]
+    assert order_row(database_url, second["id"])[0] == "paid"
+    assert conflicts(database_url, second["id"]) == [("ticket_for_another_order", "review", None)]

@@ -273,3 +273,39 @@ def test_the_service_user_reads_and_writes_rows_and_changes_no_schema(empty_data
         with psycopg.connect(empty_database, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(user)))
             connection.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
+
+
+def test_an_order_whose_seat_number_was_stored_too_long_can_still_be_cancelled(empty_database: str) -> None:
+    # Given the schema of the release before the limits, and an order whose item copied a
+    # 600,000-character seat number, as that release stored them
+    before = [m for m in available() if m.version < "0008"]
+    order_id, reservation_id = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(empty_database, autocommit=True) as connection:
+        migrate(connection, before)
+        connection.execute(
+            "INSERT INTO bc_ordering.reservations (id, seat_id, customer_hash, seat_number, section, status,"
+            " created_at, expires_at) VALUES (%s, gen_random_uuid(), sha256('c'), repeat('A', 600000), 'VIP',"
+            " 'active', now(), now() + interval '1 minute')",
+            (reservation_id,),
+        )
+        connection.execute(
+            "INSERT INTO bc_ordering.orders (id, user_id, state, total_amount, item_count, created_at, updated_at)"
+            " VALUES (%s, 'user-1', 'pending', 50, 1, now(), now())",
+            (order_id,),
+        )
+        connection.execute(
+            "INSERT INTO bc_ordering.order_items (id, order_id, order_live, seat_id, price, reservation_id,"
+            " seat_number, section, created_at) SELECT gen_random_uuid(), %s, true, seat_id, 50, id, seat_number,"
+            " section, now() FROM bc_ordering.reservations",
+            (order_id,),
+        )
+        # When the limits' migration and those after it are applied
+        migrate(connection)
+        # Then the order is cancelled as any other (its items follow its liveness), its seat
+        # number cut to the limit
+        connection.execute("UPDATE bc_ordering.orders SET state = 'cancelled' WHERE id = %s", (order_id,))
+        row = connection.execute(
+            "SELECT char_length(i.seat_number), i.order_live, char_length(r.seat_number)"
+            " FROM bc_ordering.order_items i JOIN bc_ordering.reservations r ON r.id = i.reservation_id"
+        ).fetchone()
+    assert row == (64, False, 64)

@@ -300,3 +300,89 @@ def test_a_crowd_missing_a_new_event_makes_one_refresh(
     # Then every seat is sold, and the Catalog was asked for its events once
     assert sorted(statuses) == [200] * 8
     assert catalog.hits["/events"] - listed == 1
+
+
+def _lease_held_by_another(database_url: str, seconds: float) -> None:
+    """Another request's refresh on a miss, under way for `seconds` more (it holds the lease)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE bc_ordering.catalog_refreshes SET leased_by = gen_random_uuid(),"
+            " leased_until = now() + make_interval(secs => %s)",
+            (seconds,),
+        )
+
+
+def test_a_request_waiting_on_a_refresh_that_did_not_bring_its_seat_refreshes_for_it(
+    service: Service, catalog: Catalog, database_url: str
+) -> None:
+    # Given a seat of an event the copy does not hold, and another request's refresh under way
+    # that ends without it (it stopped at its own seat)
+    seat = _seat()
+    catalog.add_event((seat, "44.00"))
+    _lease_held_by_another(database_url, 0.5)
+    # When the seat is added
+    reply = service.add_to_cart(_reserved(service, seat), price="44.00")
+    # Then the request took the lease in its turn and found the price: not a 409
+    assert reply.status == 200, reply.body
+
+
+def test_a_waitlist_seat_is_never_placed_free_because_the_catalog_could_not_tell(
+    service: Service, catalog: Catalog, database_url: str
+) -> None:
+    # Given the Catalog down, and another request's refresh under way (which will fail as well)
+    catalog.stop()
+    _lease_held_by_another(database_url, 0.3)
+    body = {"seatId": _seat(), "price": 0, "guestToken": "waiting@example.com", "concertEventId": None}
+    # When the Waitlist service places an order at 0 for a seat the copy does not know, Then it is
+    # told to retry (503), and no order is placed at 0
+    assert_refused(
+        database_url, lambda: service.post("/orders/waitlist", body, api="internal"), 503, "Service unavailable"
+    )
+
+
+def test_a_refresh_on_a_miss_is_kept_even_when_the_keyed_request_is_refused(
+    service: Service, catalog: Catalog, database_url: str
+) -> None:
+    # Given a seat of an event the copy does not hold yet
+    seat = _seat()
+    catalog.add_event((seat, "90.00"))
+    reservation = _reserved(service, seat)
+    # When a customer adds it at another price, with an Idempotency-Key (its request's transaction)
+    headers = {**bearer(), "Idempotency-Key": "key-price"}
+    reply = service.add_to_cart(reservation, price="10.00", headers=headers)
+    # Then the request is refused, but the seat map it read stays in the copy for the next one
+    assert (reply.status, reply.error) == (400, "Price does not match the reserved seat price")
+    with psycopg.connect(database_url) as connection:
+        kept = connection.execute("SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s", (seat,)).fetchone()
+    assert kept == (Decimal("90.00"),)
+
+
+def test_catalog_text_no_column_can_hold_is_kept_as_it_can_be(
+    service: Service, catalog: Catalog, database_url: str
+) -> None:
+    # Given an event whose name is too long and holds a NUL, and a seat whose section holds a NUL
+    seat = _seat()
+    event = catalog.add_event((seat, "25.00"))
+    catalog.events[event]["eventName"] = "Gala\x00" + "x" * 500
+    catalog.events[event]["seats"][0]["sectionCode"] = "V\x00IP"
+    # When the copy is refreshed, Then it is complete, the texts cut and cleaned
+    assert _sync(service) == {"catalog": "refreshed", "events": 1, "seats": 1}
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT e.event_name, p.section_code FROM bc_ordering.seat_prices p"
+            " JOIN bc_ordering.catalog_events e USING (event_id)"
+        ).fetchone()
+    assert row == ("Gala" + "x" * 252, "VIP")
+
+
+def test_a_seat_the_catalog_no_longer_lists_is_priced_no_more(service: Service, catalog: Catalog) -> None:
+    # Given a seat in the copy, then taken off its event's seat map in the Catalog
+    kept, dropped = _seat(), _seat()
+    event = catalog.add_event((kept, "20.00"), (dropped, "20.00"))
+    _sync(service)
+    catalog.events[event]["seats"] = [s for s in catalog.events[event]["seats"] if s["id"] == kept]
+    # When the copy is refreshed and the dropped seat is added
+    _sync(service)
+    reply = service.add_to_cart(_reserved(service, dropped), price="20.00")
+    # Then its price is unknown
+    assert (reply.status, reply.error) == (409, "Seat price is unknown")

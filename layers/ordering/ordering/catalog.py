@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import urllib3
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from urllib3.util import Retry, Timeout
 
 from ordering.config import settings
@@ -42,15 +42,25 @@ class _Event(_Document):
     id: UUID
 
 
+def _text(limit: int) -> Any:
+    """A descriptive string of the Catalog's, kept as the columns can hold it: no NUL (PostgreSQL
+    text holds none), at most `limit` characters; anything else is no text (None)."""
+
+    def kept(value: Any) -> str | None:
+        return value.replace("\x00", "")[:limit] if isinstance(value, str) else None
+
+    return BeforeValidator(kept)
+
+
 class _Seat(_Document):
     id: UUID
-    sectionCode: Annotated[str | None, Field(max_length=64)] = None
+    sectionCode: Annotated[str | None, _text(64)] = None
     price: Decimal | None = None
 
 
 class _Seatmap(_Document):
     eventId: UUID
-    eventName: Annotated[str | None, Field(max_length=256)] = None
+    eventName: Annotated[str | None, _text(256)] = None
     basePrice: Decimal | None = None
     seats: list[Any] = Field(default_factory=list)
 
@@ -92,7 +102,8 @@ def _get(path: str, deadline: float) -> Any:
             "GET",
             base.rstrip("/") + path,
             headers={"Accept": "application/json"},
-            timeout=Timeout(connect=per_attempt, read=per_attempt),
+            # connect and the answer's headers together within the attempt's share
+            timeout=Timeout(total=per_attempt),
             retries=retries,
             preload_content=False,
         )
@@ -101,17 +112,29 @@ def _get(path: str, deadline: float) -> Any:
     try:
         if response.status != 200:
             raise CatalogUnavailable(f"GET {path}: HTTP {response.status}")
-        body = response.read(MAX_ANSWER_BYTES + 1, decode_content=True)
-        if len(body) > MAX_ANSWER_BYTES:
-            raise CatalogUnavailable(f"GET {path}: answer over {MAX_ANSWER_BYTES} bytes")
-        try:
-            return jsonio.loads(body)
-        except ValueError:
-            raise CatalogUnavailable(f"GET {path}: not JSON") from None
+        return _document(response, path, deadline)
     except urllib3.exceptions.HTTPError as exc:
         raise CatalogUnavailable(f"GET {path}: {type(exc).__name__}") from None
     finally:
         response.release_conn()
+
+
+def _document(response: urllib3.BaseHTTPResponse, path: str, deadline: float) -> Any:
+    """The answer's JSON, its body read a chunk at a time: a Catalog trickling a large seat map
+    is given up on at the deadline, not only when one read waits too long."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.stream(64 * 1024, decode_content=True):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise CatalogUnavailable(f"GET {path}: answer over {MAX_ANSWER_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise CatalogUnavailable(f"GET {path}: the answer did not end in time")
+        chunks.append(chunk)
+    try:
+        return jsonio.loads(b"".join(chunks))
+    except ValueError:
+        raise CatalogUnavailable(f"GET {path}: not JSON") from None
 
 
 def event_ids(deadline: float) -> list[UUID]:

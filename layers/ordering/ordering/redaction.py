@@ -51,12 +51,26 @@ def redacted(value: bytes | None) -> bytes | None:
         document: Any = json.loads(value)
     except ValueError:
         return _IN_TEXT.sub(lambda found: found[1] + pseudonym(found[2], key).encode() + found[3], value)
-    if not isinstance(document, dict) or not SECRET_FIELDS & document.keys():
-        return value
-    for name in SECRET_FIELDS & document.keys():
-        if isinstance(document[name], str):
-            document[name] = pseudonym(document[name], key)
-    return json.dumps(document).encode()
+    redacted_document, changed = _redacted(document, key)
+    return json.dumps(redacted_document).encode() if changed else value
+
+
+def _redacted(document: Any, key: bytes) -> tuple[Any, bool]:
+    """The document with the secret fields of every object in it, however deep, replaced."""
+    if isinstance(document, list):
+        parts = [_redacted(item, key) for item in document]
+        return [part for part, _ in parts], any(changed for _, changed in parts)
+    if not isinstance(document, dict):
+        return document, False
+    kept: dict[str, Any] = {}
+    changed = False
+    for name, item in document.items():
+        if name in SECRET_FIELDS and isinstance(item, str):
+            kept[name], changed = pseudonym(item, key), True
+        else:
+            kept[name], deeper = _redacted(item, key)
+            changed = changed or deeper
+    return kept, changed
 
 
 def redacted_invocation_record(document: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ _PROBLEMS = {
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
     "decimal_max_places": "must have at most 2 decimal places",
+    "email": "must be an email address",
 }
 
 
@@ -72,8 +73,6 @@ def validation_message(error: dict[str, Any]) -> str:
         return f"Field '{field}' must be at most {context.get('le')}"
     if kind in ("int_parsing", "int_type"):
         return f"Field '{field}' must be an integer"
-    if kind == "value_error" and "email" in str(error.get("msg", "")):
-        return f"Field '{field}' must be an email address"
     if kind == "string_too_long":
         return f"Field '{field}' must be at most {error.get('ctx', {}).get('max_length')} characters"
     return f"Field '{field}' {_PROBLEMS.get(kind, 'is invalid')}"

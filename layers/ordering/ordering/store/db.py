@@ -279,3 +279,28 @@ def session() -> Iterator[psycopg.Connection[Any]]:
         if isinstance(exc, psycopg.errors._WaitTimeout):
             raise ServiceUnavailable("database did not answer before the invocation's deadline") from exc
         raise ServiceUnavailable("database unavailable") from exc
+
+
+@contextmanager
+def autocommit_session() -> Iterator[psycopg.Connection[Any]]:
+    """A connection whose statements commit by themselves: the thread's, unless a transaction is
+    open on it (an Idempotency-Key's), then one of the block's own, closed after it. For work
+    that stands whatever the request's transaction becomes (the copy of the Catalog's prices
+    refreshed on a miss), and that must not hold rows locked until the request ends."""
+    current: psycopg.Connection[Any] | None = getattr(_local, "connection", None)
+    if current is None or current.closed or current.info.transaction_status == TransactionStatus.IDLE:
+        with session() as connection:
+            yield connection
+        return
+    try:
+        own = _connect()
+        if isinstance(own, _Bounded):
+            own.deadline = getattr(_local, "deadline", None)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise ServiceUnavailable("database unavailable") from exc
+    try:
+        yield own
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise ServiceUnavailable("database unavailable") from exc
+    finally:
+        own.close()

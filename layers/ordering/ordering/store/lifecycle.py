@@ -173,14 +173,7 @@ def _fold(
     for item in batch:
         event = item.event
         if item.event_id not in fresh:
-            first = applied_to.get(item.event_id)
-            if isinstance(event, ReservationExpired) or first is None or first == event.order_id:
-                outcome.duplicates += 1  # a redelivery
-            elif event.order_id in orders:
-                reused = lifecycle.applied_to_another_order(orders[event.order_id], event)
-                outcome.conflicts.append((topic, item.event_id, reused))
-            else:
-                outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
+            _seen_before(topic, item, applied_to, orders, outcome)
             continue
         fresh.discard(item.event_id)  # a duplicate within the batch is applied once
         applied_to[item.event_id] = _order_of(event)
@@ -203,6 +196,24 @@ def _fold(
     return [
         _account(before[order_id], order, outcome) for order_id, order in orders.items() if order != before[order_id]
     ]
+
+
+def _seen_before(
+    topic: str, item: Consumed, applied_to: dict[str, UUID | None], orders: dict[UUID, OrderStatus], outcome: Outcome
+) -> None:
+    """An event whose id was consumed already: a redelivery, or the same ticket or payment id
+    named for another order, which is a conflict."""
+    if item.event_id not in applied_to:
+        raise _ClaimedMeanwhile(item.event_id)
+    event, first = item.event, applied_to[item.event_id]
+    if isinstance(event, ReservationExpired) or first is None or first == event.order_id:
+        outcome.duplicates += 1
+    elif event.order_id in orders:
+        outcome.conflicts.append(
+            (topic, item.event_id, lifecycle.applied_to_another_order(orders[event.order_id], event))
+        )
+    else:
+        outcome.dead_letters.append(DeadLetter(item.delivery, f"unknown order {event.order_id}"))
 
 
 def _account(before: OrderStatus, after: OrderStatus, outcome: Outcome) -> OrderStatus:
@@ -252,10 +263,21 @@ def _write_events(cursor: psycopg.Cursor[Any], events: list[OrderEvent], now: da
         )
 
 
+class _ClaimedMeanwhile(Exception):
+    """An event id another transaction claimed while this batch's claim waited for it: the claim's
+    snapshot cannot see that row, so which order it went to is learnt by applying the batch again."""
+
+
 def apply_batch(connection: psycopg.Connection[Any], topic: str, batch: Sequence[Consumed], now: datetime) -> Outcome:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return _apply_once(connection, topic, batch, now)
+        except _ClaimedMeanwhile:
+            # a ticket or payment id consumed at the same moment on another partition (for
+            # another order, or the same): never to be taken for a redelivery unseen
+            if attempt == _ATTEMPTS:
+                raise
+            logger.warning("an event was claimed by another batch meanwhile; applying the batch again", attempt=attempt)
         except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
             # a revival that lost its seat to another order (or deadlocked with another revival)
             lost_a_seat = isinstance(exc, psycopg.errors.DeadlockDetected) or (

@@ -52,6 +52,8 @@ def keep_seatmap(
                 ),
             )
         cursor.execute(_UPSERT_EVENT, (event_id, event_name, now))
+        # the seats the event's map no longer lists (or no longer prices) are priced no more
+        cursor.execute("DELETE FROM bc_ordering.seat_prices WHERE event_id = %s AND refreshed_at < %s", (event_id, now))
 
 
 def known_events(connection: psycopg.Connection[Any]) -> set[UUID]:
@@ -73,22 +75,29 @@ def last_refresh(connection: psycopg.Connection[Any]) -> datetime | None:
     return row[0] if row else None
 
 
-def lease_refresh(connection: psycopg.Connection[Any], now: datetime, lease: timedelta) -> bool:
-    """Take the refresh on a miss for `lease`, unless another one holds it."""
+def lease_refresh(connection: psycopg.Connection[Any], holder: UUID, now: datetime, lease: timedelta) -> bool:
+    """Take the refresh on a miss for `lease`, unless another holder has it (or its row is locked:
+    never wait on it)."""
     row = connection.execute(
-        "UPDATE bc_ordering.catalog_refreshes SET leased_until = %(until)s"
-        " WHERE leased_until IS NULL OR leased_until <= %(now)s RETURNING true",
-        {"now": now, "until": now + lease},
+        "UPDATE bc_ordering.catalog_refreshes SET leased_until = %(until)s, leased_by = %(holder)s"
+        " WHERE id IN (SELECT id FROM bc_ordering.catalog_refreshes"
+        "              WHERE leased_until IS NULL OR leased_until <= %(now)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING true",
+        {"now": now, "until": now + lease, "holder": holder},
     ).fetchone()
     return row is not None
 
 
-def end_lease(connection: psycopg.Connection[Any]) -> None:
-    connection.execute("UPDATE bc_ordering.catalog_refreshes SET leased_until = NULL")
+def end_lease(connection: psycopg.Connection[Any], holder: UUID) -> None:
+    """Give the lease back, if `holder` still has it (it may have run out and gone to another)."""
+    connection.execute(
+        "UPDATE bc_ordering.catalog_refreshes SET leased_until = NULL, leased_by = NULL WHERE leased_by = %s",
+        (holder,),
+    )
 
 
 def waiting_on(connection: psycopg.Connection[Any], seat_id: UUID, now: datetime) -> tuple[Decimal | None, bool]:
-    """The seat's price as the copy has it now, and whether another refresh still holds the lease."""
+    """The seat's price as the copy has it now, and whether a refresh still holds the lease."""
     row = connection.execute(
         "SELECT (SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s),"
         " coalesce(leased_until > %s, false) FROM bc_ordering.catalog_refreshes",

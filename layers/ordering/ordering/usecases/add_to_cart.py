@@ -100,7 +100,7 @@ def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, no
                 # should not pay.
                 from ordering.usecases.refresh_prices import price_after_refresh
 
-                catalog_price, refreshed = price_after_refresh(command.seat_id, now=now), True
+                catalog_price, refreshed = price_after_refresh(command.seat_id), True
                 rules.check_catalog_price(command.price, catalog_price)
                 continue
             rules.check_catalog_price(command.price, catalog_price)

@@ -69,7 +69,7 @@ def place_waitlist_order(command: PlaceWaitlistOrder, *, now: datetime | None = 
             # Catalog cannot tell), then place it at that price, or at the 0 sent if it has none
             from ordering.usecases.refresh_prices import price_after_refresh
 
-            price_after_refresh(command.seat_id, now=now)
+            price_after_refresh(command.seat_id)
             free_if_unknown = True
             continue
         if holder is None:

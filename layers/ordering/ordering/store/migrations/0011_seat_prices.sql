@@ -17,10 +17,11 @@ CREATE TABLE bc_ordering.catalog_events (
 );
 
 -- one row: the last complete refresh, and the lease of a refresh on a miss under way (so that a
--- crowd missing the same new event makes one refresh, not one each)
+-- crowd missing the same new event makes one refresh, not one each), with who holds it
 CREATE TABLE bc_ordering.catalog_refreshes (
     id boolean PRIMARY KEY DEFAULT true CHECK (id),
     refreshed_at timestamptz,
-    leased_until timestamptz
+    leased_until timestamptz,
+    leased_by uuid
 );
 INSERT INTO bc_ordering.catalog_refreshes (id) VALUES (true);
