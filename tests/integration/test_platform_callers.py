@@ -393,6 +393,15 @@ def test_a_waitlist_order_is_reached_by_its_id_with_its_email_in_any_case(servic
     assert (other.status, other.error) == (404, "Order not found")
 
 
+def test_a_waitlist_order_is_reached_with_the_email_as_the_waitlist_sent_it(service: Service) -> None:
+    # Given a waitlist order for an address with an internationalised domain, in its ASCII form
+    order_id = _waitlist(service, str(uuid.uuid4()), email="Ana@XN--BCHER-KVA.de").body["orderId"]
+    # When the customer reads it with the address as it was sent to them
+    mine = service.get(f"/orders/{order_id}", {"X-Guest-Token": "ana@xn--bcher-kva.de"})
+    # Then it is theirs (the address is checked, not rewritten)
+    assert (mine.status, mine.body.get("customerEmail")) == (200, "ana@xn--bcher-kva.de")
+
+
 def test_a_waitlist_order_is_cancelled_only_with_its_id_and_its_email(service: Service, database_url: str) -> None:
     # Given a waitlist order
     order_id = _waitlist(service, str(uuid.uuid4()), email="waiting@example.com").body["orderId"]
