@@ -10,6 +10,8 @@ SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
 ENV ?= dev
 PORT ?= 5003
+# the internal API (the platform's Fulfillment and Waitlist), an endpoint of its own as on AWS
+INTERNAL_PORT ?= 5004
 # 0.0.0.0 to let the platform's containers reach the runner (README: Running beside the platform)
 HOST ?= 127.0.0.1
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -39,7 +41,7 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 run: setup
-	$(BIN)/ordering-local serve --host $(HOST) --port $(PORT)
+	$(BIN)/ordering-local serve --host $(HOST) --port $(PORT) --internal-port $(INTERNAL_PORT)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from bench.setup import Stores, publish_reservations
-from ordering_local.embedded import _free_port
+from ordering_local.embedded import free_port
 from tests.support import ROOT, token
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
@@ -118,7 +118,7 @@ def _client(run: _Run, mine: list[str]) -> None:
 def run(stores: Stores) -> dict[str, Any]:
     customers = [[f"load-{c}-{n}" for n in range(CUSTOMERS_PER_CLIENT)] for c in range(CLIENTS)]
     reservations = publish_reservations([customer for client in customers for customer in client])
-    port = _free_port()
+    port = free_port()
     server = _serve(stores, port)
     state = _Run(port, {r["customerId"]: r for r in reservations}, time.monotonic() + SECONDS)
     threads = [threading.Thread(target=_client, args=(state, mine)) for mine in customers]

@@ -18,7 +18,7 @@ from ordering.store import known_users
 from ordering.store.db import drop_riders
 from ordering_local import embedded
 from ordering_local.cli import migrate_database
-from ordering_local.embedded import _free_port
+from ordering_local.embedded import free_port
 from ordering_local.environments import Environments
 from ordering_local.template import load
 from tests.support import JWT_SECRET, REDACTION_SECRET, ROOT, Service
@@ -120,7 +120,7 @@ def cache_client(stores: dict[str, str]) -> Iterator[redis.Redis]:
 @pytest.fixture
 def database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The service pointed at a port where no database listens."""
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
     monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
     settings.cache_clear()
     yield

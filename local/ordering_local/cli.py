@@ -1,7 +1,8 @@
 """`ordering-local`: run the Ordering service on this machine, with no AWS and no Docker.
 
-serve    serve the API on http://127.0.0.1:5003 from template.yaml's routes, and consume the
-         Kafka topics of its MSK events as Lambda's event source mappings do
+serve    serve the public API on http://127.0.0.1:5003 and the internal one on :5004 from
+         template.yaml's routes, and consume the Kafka topics of its MSK events as Lambda's
+         event source mappings do
 consume  only consume the Kafka topics (serve --no-kafka: only the API)
 publish  produce Kafka payloads to a topic, and wait until its mapping has handled them
 events   print the order events the outbox relay published (--follow: as they come)
@@ -203,8 +204,9 @@ def _kafka_side(functions: list[Function], environments: Any, root: Path) -> Ite
 
 
 def _serve(args: argparse.Namespace, root: Path) -> int:
+    from ordering_local.docs import documents
     from ordering_local.environments import Environments
-    from ordering_local.server import make_server, routes_table
+    from ordering_local.server import INTERNAL_API, PUBLIC_API, make_server, routes_table
 
     functions = prepare(root)
     # `kill` (SIGTERM) stops the server as Ctrl-C does, so that it stops its environments too
@@ -220,28 +222,28 @@ def _serve(args: argparse.Namespace, root: Path) -> int:
             kafka = running.enter_context(_kafka_side(functions, consumers, root))
         origin = os.environ["CORS_ALLOW_ORIGIN"]
         preflight = {"Access-Control-Allow-Origin": origin, **cors(root)}
-        from ordering_local.openapi import SWAGGER_UI
-
-        documents = {
-            "/openapi.json": ("application/json", (root / "openapi.json").read_bytes()),
-            "/docs": ("text/html; charset=utf-8", SWAGGER_UI.encode()),
-        }
-        server = make_server(functions, args.port, environments, cors=preflight, host=args.host, documents=documents)
-        running.callback(server.server_close)
+        public = make_server(
+            functions, PUBLIC_API, args.port, environments, cors=preflight, host=args.host, documents=documents(root)
+        )
+        internal = make_server(functions, INTERNAL_API, args.internal_port, environments, host=args.host)
+        for server in (public, internal):
+            running.callback(server.server_close)
+        threading.Thread(target=internal.serve_forever, daemon=True, name="internal-api").start()
+        running.callback(internal.shutdown)
         print(
-            f"Ordering API on http://{args.host}:{args.port} ({args.environments} execution environments),"
+            f"Ordering public API on http://{args.host}:{args.port} ({args.environments} execution environments),"
             f" browsers allowed from {origin}\n"
-            "The public and the internal API (the platform's services, no identity needed) share this port:"
-            " a route of both goes to the public API when the request carries Authorization, X-Guest-Token"
-            " or X-User-Id, else to the internal one.\n"
-            f"{routes_table(functions)}\n"
+            f"{routes_table(functions, PUBLIC_API)}\n"
             f"  the OpenAPI document: http://{args.host}:{args.port}/openapi.json, Swagger UI: /docs\n"
+            f"Ordering internal API on http://{args.host}:{args.internal_port}: the platform's services (Fulfillment,"
+            " Waitlist), no identity needed, as AWS serves it privately to the platform's VPC\n"
+            f"{routes_table(functions, INTERNAL_API)}\n"
             f"{_prices_line()}\n"
             f"{kafka}",
             flush=True,
         )
         with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever()
+            public.serve_forever()
     return 0
 
 
@@ -450,7 +452,8 @@ def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="ordering-local", description=__doc__.split("\n\n")[0])
     commands = main_parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the API")
-    serve.add_argument("--port", type=int, default=5003)
+    serve.add_argument("--port", type=int, default=5003, help="the public API's port")
+    serve.add_argument("--internal-port", type=int, default=5004, help="the internal API's port")
     serve.add_argument(
         "--host",
         default="127.0.0.1",

@@ -86,7 +86,7 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -198,7 +198,7 @@ def _same_port_if_free(port_file: Path) -> int:
                 return int(probe.getsockname()[1])
             except OSError:
                 pass
-    return _free_port()
+    return free_port()
 
 
 def _embedded_kafka(state: Path) -> str:

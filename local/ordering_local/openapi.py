@@ -128,13 +128,3 @@ def write(root: Path) -> bool:
         return False
     path.write_text(fresh)
     return True
-
-
-SWAGGER_UI = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Ordering service API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>
-"""

@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from ordering.config import settings
 from ordering.secrets import forget_secrets
 from ordering.store.db import discard_connection
-from ordering_local.embedded import _free_port
+from ordering_local.embedded import free_port
 from tests.support import JWT_SECRET, Service, bearer
 
 
@@ -121,7 +121,7 @@ def test_secrets_manager_out_of_reach_is_a_503_not_a_timeout(
 ) -> None:
     # Given a cold function whose Secrets Manager endpoint does not answer
     forget_secrets()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_port()}")
     with mock_aws(config={"core": {"passthrough": {"urls": [r"http://127\.0\.0\.1:.*"]}}}):
         # When a request needs the signing key
         reply = service.get("/orders/00000000-0000-4000-8000-000000000000", bearer())

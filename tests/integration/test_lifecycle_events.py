@@ -296,9 +296,9 @@ def test_with_the_database_down_records_are_retried_and_nothing_is_half_written(
     payment = payment_succeeded(order)
     with monkeypatch.context() as down:
         from ordering.config import settings
-        from ordering_local.embedded import _free_port
+        from ordering_local.embedded import free_port
 
-        down.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
+        down.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
         down.setenv("DB_CONNECT_TIMEOUT_S", "1")
         settings.cache_clear()
         response = service.publish("payment-succeeded", payment, payment_succeeded(other), first_offset=20)

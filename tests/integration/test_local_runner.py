@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,14 +14,15 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ordering_local.embedded import _free_port
-from tests.support import ROOT, payment_succeeded, reservation_created, ticket_issued, topic_environment
+from ordering_local.embedded import free_port
+from tests.support import ROOT, payment_succeeded, reservation_created, stored_state, ticket_issued, topic_environment
 
 CLI = [sys.executable, "-m", "ordering_local.cli"]
 
@@ -31,27 +33,42 @@ def runner_env(stores: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **stores, **topic_environment(f"t{uuid.uuid4().hex[:8]}-")}
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    """The runner's two APIs, each on a port of its own as on AWS."""
+
+    public: str
+    internal: str
+
+
 @pytest.fixture
-def server(runner_env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
+def endpoints(runner_env: dict[str, str]) -> Iterator[Endpoints]:
+    port, internal_port = free_port(), free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)], cwd=ROOT, env=runner_env,
+        [*CLI, "serve", "--port", str(port), "--internal-port", str(internal_port)], cwd=ROOT, env=runner_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    started = Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{internal_port}")
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/nowhere", timeout=1)  # noqa: S310 - loopback only
-        except urllib.error.HTTPError:
-            break  # it answers
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(process.stdout.read().decode() if process.stdout else "no output") from None
-            time.sleep(0.1)
-    yield base
+    for base in (started.public, started.internal):
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/nowhere", timeout=1)  # noqa: S310 - loopback only
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(process.stdout.read().decode() if process.stdout else "no output") from None
+                time.sleep(0.1)
+    yield started
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(endpoints: Endpoints) -> str:
+    """The public API's address."""
+    return endpoints.public
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -124,18 +141,22 @@ def test_the_seed_purchase_flow_over_http(server: str, runner_env: dict[str, str
         time.sleep(0.5)
 
 
-def _readme_walk_through(base: str) -> str:
-    """The shell blocks of README's "Buy a seat with curl", aimed at this runner."""
+def _readme_blocks(section: str, endpoints: Endpoints) -> list[str]:
+    """The shell blocks of a README section, aimed at this runner's two ports."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Buy a seat with curl", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
-    assert len(blocks) == 2, "the walk-through has its two blocks"
-    return "\n".join(blocks).replace("http://127.0.0.1:5003", base)
+    text = readme.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
+    return [
+        block.replace("http://127.0.0.1:5003", endpoints.public).replace("http://127.0.0.1:5004", endpoints.internal)
+        for block in blocks
+    ]
 
 
-def test_the_readmes_walk_through_runs_twice_in_a_row(server: str, runner_env: dict[str, str]) -> None:
+def test_the_readmes_walk_through_runs_twice_in_a_row(endpoints: Endpoints, runner_env: dict[str, str]) -> None:
     # Given README's walk-through, as a newcomer pastes it into a shell beside `make run`
-    script = _readme_walk_through(server)
+    blocks = _readme_blocks("Buy a seat with curl", endpoints)
+    assert len(blocks) == 2, "the walk-through has its two blocks"
+    script = "\n".join(blocks)
     for run in (1, 2):
         # When it runs (the second time right after the first)
         # (its last line, `events | grep`, may find nothing yet: the answers are what is checked)
@@ -153,7 +174,7 @@ def test_the_readmes_walk_through_runs_twice_in_a_row(server: str, runner_env: d
 def test_the_runner_says_at_start_whether_prices_are_verified(runner_env: dict[str, str], catalog: str) -> None:
     # When the runner starts, with CATALOG_URL unset or set (--no-kafka: its API alone)
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(_free_port()), "--no-kafka"], cwd=ROOT,
+        [*CLI, "serve", "--port", str(free_port()), "--no-kafka"], cwd=ROOT,
         env={**runner_env, "CATALOG_URL": catalog}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -172,14 +193,62 @@ def test_the_runner_says_at_start_whether_prices_are_verified(runner_env: dict[s
         assert said.startswith("Prices: NOT verified. CATALOG_URL is not set"), said
 
 
-def test_an_unknown_route_is_a_404(server: str) -> None:
-    assert _http("GET", f"{server}/nowhere")[0] == 404
+def test_the_readmes_platform_callers_call_as_it_says(endpoints: Endpoints, runner_env: dict[str, str]) -> None:
+    # Given README's "Running beside the platform" block: the frontend, Fulfillment and Waitlist
+    [script] = _readme_blocks("Running beside the platform", endpoints)
+    # When it runs beside the runner
+    done = subprocess.run(
+        ["bash", "-c", script], check=False, cwd=ROOT, env=runner_env, capture_output=True, text=True, timeout=120
+    )
+    # Then the frontend's order is checked out, Fulfillment reads it on the internal port, and the
+    # Waitlist's order is placed and cancelled there
+    answers = _documents(done.stdout)
+    checked_out, read, cancelled = answers[-3], answers[-2], answers[-1]
+    assert checked_out["state"] == "pending", done.stdout + done.stderr
+    assert (read["orderId"], read["state"]) == (checked_out["id"], "pending")
+    assert cancelled["state"] == "cancelled"
+
+
+def _documents(output: str) -> list[Any]:
+    """The JSON documents a shell printed one after another (curl adds no newline)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (at := output.find("{", at)) != -1:
+        document, at = decoder.raw_decode(output, at)
+        found.append(document)
+    return found
+
+
+def test_two_hundred_idle_connections_do_not_hold_up_a_request(server: str) -> None:
+    # Given a warm runner, and 200 keep-alive connections opened to it and left idle (a few
+    # browsers' worth), one of them having made a request first
+    assert _get(f"{server}/health")[0] == 200
+    host, port = server.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(200)]
+    try:
+        idle[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle[0].recv(4096).startswith(b"HTTP/1.1 200")
+        # When another client asks for /health, giving up after a second
+        status = _get_within(f"{server}/health", seconds=1.0)
+        # Then it is answered: no connection waits behind the idle ones
+        assert status == 200
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+def _get_within(url: str, seconds: float) -> int:
+    with urllib.request.urlopen(url, timeout=seconds) as response:  # noqa: S310 - loopback only
+        return int(response.status)
+
+
+def test_an_unknown_route_is_api_gateways_403(server: str) -> None:
+    assert _raw("GET", f"{server}/nowhere")[:3:2] == (403, {"message": "Missing Authentication Token"})
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["terminated", "killed"])
 def test_stopping_the_runner_stops_its_execution_environments(runner_env: dict[str, str], stop: int) -> None:
     # Given a runner serving with two execution environments (worker processes)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--environments", "2"], cwd=ROOT, env=runner_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -255,8 +324,11 @@ def test_a_browser_on_the_frontends_origin_may_call_the_api(server: str, runner_
     assert (refused[0], refused[1]["Access-Control-Allow-Origin"]) == (400, "http://localhost:3000")
 
 
-def test_the_platforms_services_reach_their_routes_on_the_same_port(server: str, runner_env: dict[str, str]) -> None:
+def test_the_platforms_services_reach_their_routes_on_the_internal_port(
+    endpoints: Endpoints, runner_env: dict[str, str]
+) -> None:
     # Given a customer's pending order
+    server, internal = endpoints.public, endpoints.internal
     token = _cli(runner_env, "token", "--sub", "user-123", "--email", "ana@example.com")
     reservation = reservation_created()
     _cli(runner_env, "publish", "reservation-created", "-", stdin=json.dumps(reservation))
@@ -265,50 +337,84 @@ def test_the_platforms_services_reach_their_routes_on_the_same_port(server: str,
     }, token)  # fmt: skip
     _http("POST", f"{server}/orders/checkout", {"orderId": cart["id"]}, token)
 
-    # When Fulfillment reads it and Waitlist places and cancels an order, all without identity
-    read = _raw("GET", f"{server}/Orders/{cart['id']}")
-    seat = str(uuid.uuid4())
-    placed = _raw("POST", f"{server}/orders/waitlist", {
-        "seatId": seat, "price": 0, "guestToken": "w@example.com", "concertEventId": str(uuid.uuid4()),
-    }, {"Content-Type": "application/json"})  # fmt: skip
+    # When Fulfillment reads it and Waitlist places and cancels an order, all without identity,
+    # on the internal API's port
+    read = _raw("GET", f"{internal}/Orders/{cart['id']}")
     json_type = {"Content-Type": "application/json"}
-    cancelled = _raw("PATCH", f"{server}/orders/{placed[2]['orderId']}/cancel", {}, json_type)
+    placed = _raw("POST", f"{internal}/orders/waitlist", {
+        "seatId": str(uuid.uuid4()), "price": 0, "guestToken": "w@example.com", "concertEventId": str(uuid.uuid4()),
+    }, json_type)  # fmt: skip
+    cancelled = _raw("PATCH", f"{internal}/orders/{placed[2]['orderId']}/cancel", {}, json_type)
 
-    # Then each gets what it reads, while the same route with an identity is the public API's
+    # Then each gets what it reads, with no CORS header (no page of a browser reads the internal API)
     assert (read[0], read[2]["orderId"], read[2]["customerEmail"]) == (200, cart["id"], "ana@example.com")
     assert placed[0] == 201
     assert (cancelled[0], cancelled[2]["state"]) == (200, "cancelled")
-    stranger = _raw("GET", f"{server}/orders/{cart['id']}", headers={"X-User-Id": str(uuid.uuid4())})
-    assert (stranger[0], stranger[2]) == (404, {"error": "Order not found"})
-    # and a page in a browser reaches none of the internal routes: no CORS header on their
-    # answers, and a preflight for a cancel that carries no identity is refused
     assert "Access-Control-Allow-Origin" not in read[1]
-    refused = _raw("OPTIONS", f"{server}/orders/{cart['id']}/cancel", headers={
-        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
-        "Access-Control-Request-Headers": "content-type",
-    })  # fmt: skip
-    allowed = _raw("OPTIONS", f"{server}/orders/{cart['id']}/cancel", headers={
-        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
-        "Access-Control-Request-Headers": "content-type,x-user-id",
-    })  # fmt: skip
-    assert (refused[0], "Access-Control-Allow-Origin" in refused[1]) == (403, False)
-    assert (allowed[0], allowed[1]["Access-Control-Allow-Origin"]) == (200, "http://localhost:3000")
 
 
-def test_the_runner_serves_the_openapi_document_and_swagger_ui(server: str) -> None:
-    with urllib.request.urlopen(f"{server}/openapi.json", timeout=10) as response:  # noqa: S310 - loopback only
-        document = json.loads(response.read())
-    with urllib.request.urlopen(f"{server}/docs", timeout=10) as response:  # noqa: S310 - loopback only
-        page = response.read().decode()
+def test_the_public_port_never_gives_internal_semantics_nor_the_internal_port_public_routes(
+    endpoints: Endpoints, runner_env: dict[str, str], database_url: str
+) -> None:
+    # Given a customer's pending order
+    server, internal = endpoints.public, endpoints.internal
+    token = _cli(runner_env, "token", "--sub", "user-123")
+    reservation = reservation_created()
+    _cli(runner_env, "publish", "reservation-created", "-", stdin=json.dumps(reservation))
+    _, cart = _http("POST", f"{server}/cart/add", {
+        "reservationId": reservation["reservationId"], "seatId": reservation["seatId"], "price": 50.00,
+    }, token)  # fmt: skip
+    _http("POST", f"{server}/orders/checkout", {"orderId": cart["id"]}, token)
+    json_type = {"Content-Type": "application/json"}
+    before = stored_state(database_url)
+
+    # When anyone without identity reads or cancels it on the public port, or reaches the
+    # internal-only routes there (a stranger's token too)
+    read = _raw("GET", f"{server}/orders/{cart['id']}")
+    cancel = _raw("PATCH", f"{server}/orders/{cart['id']}/cancel", {}, json_type)
+    fulfillment = _raw("GET", f"{server}/Orders/{cart['id']}", headers={"X-User-Id": str(uuid.uuid4())})
+    waitlist = _raw("POST", f"{server}/orders/waitlist", {
+        "seatId": str(uuid.uuid4()), "price": 0, "guestToken": "w@example.com",
+    }, json_type)  # fmt: skip
+    # or reaches a public-only route on the internal port
+    cart_on_internal = _raw("POST", f"{internal}/cart/add", {"seatId": str(uuid.uuid4()), "price": 1}, json_type)
+
+    # Then the public API answers as it does on AWS (its own error for no identity, and API
+    # Gateway's 403 for a route it does not have), and nothing changed
+    assert (read[0], read[2]) == (400, {"error": "Either UserId or GuestToken must be provided"})
+    assert (cancel[0], cancel[2]) == (400, {"error": "Either UserId or GuestToken must be provided"})
+    for refused in (fulfillment, waitlist, cart_on_internal):
+        assert (refused[0], refused[2]) == (403, {"message": "Missing Authentication Token"})
+    assert stored_state(database_url) == before
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def test_the_runner_serves_the_openapi_document_and_swagger_ui_with_no_network(server: str) -> None:
+    # When the OpenAPI document and the Swagger UI page are fetched
+    document = json.loads(_get(f"{server}/openapi.json")[2])
+    status, media_type, page = _get(f"{server}/docs")
+    # Then the document is the committed one, and the page loads every asset from the runner
+    # itself (none from a CDN): each is there, with its media type
     assert document == json.loads((ROOT / "openapi.json").read_text())
-    assert "/cart/add" in document["paths"]
-    assert "swagger-ui" in page
-    assert '"/openapi.json"' in page
+    assert (status, media_type.split(";")[0]) == (200, "text/html")
+    referenced = re.findall(r'(?:src|href)="([^"]+)"', page.decode())
+    assert referenced, page
+    assert all(url.startswith("/") for url in referenced), referenced
+    expected = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
+    for url in referenced:
+        status, media_type, body = _get(f"{server}{url}")
+        assert (status, media_type.split(";")[0]) == (200, expected[Path(url).suffix]), url
+        assert body
+    assert '"/openapi.json"' in page.decode()
 
 
 def test_a_killed_execution_environment_is_replaced(runner_env: dict[str, str]) -> None:
     # Given a runner serving with two execution environments
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--environments", "2", "--no-kafka"], cwd=ROOT, env=runner_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -21,7 +21,7 @@ from psycopg import sql
 from ordering.config import settings
 from ordering.store.db import discard_connection
 from ordering.store.migrate import Migration, available, migrate
-from ordering_local.embedded import _free_port
+from ordering_local.embedded import free_port
 from ordering_local.invoke import LocalContext, invoke
 from tests.support import ROOT, Service
 
@@ -152,7 +152,7 @@ def test_an_unreachable_database_fails_the_deploy(
     service: Service, cloudformation: CloudFormation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a database that cannot be reached
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
     monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
     settings.cache_clear()
     try:

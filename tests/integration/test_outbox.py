@@ -174,7 +174,7 @@ def test_while_the_broker_is_down_the_api_works_and_the_events_wait_then_all_arr
     service: Service, configure: Any, stores: dict[str, str], tmp_path: Path, database_url: str
 ) -> None:
     # Given a broker of the test's own, which is then stopped
-    port = embedded._free_port()
+    port = embedded.free_port()
     broker = embedded.start_broker(tmp_path / "kafka", port)
     embedded.wait_for_port(port, "Kafka broker")
     bootstrap = f"127.0.0.1:{port}"

@@ -172,14 +172,13 @@ def test_a_seat_added_to_the_catalog_after_the_refresh_is_priced_after_one_refre
     added, later = _seat(), _seat()
     catalog.add_seat(event, added, "75.00")
     catalog.add_event((later, "33.00"))
-    listed = catalog.hits["/events"]
-    # When customers add them at their prices
-    first = service.add_to_cart(_reserved(service, added), price="75.00")
-    second = service.add_to_cart(_reserved(service, later), price="33.00")
-    # Then each is in the cart, after one refresh of the copy: the first's miss read the new event too
-    assert (first.status, second.status) == (200, 200), (first.body, second.body)
-    assert second.body["totalAmount"] == Decimal("108.00")
-    assert catalog.hits["/events"] - listed == 1
+    # When customers add them at their prices, Then each is in the cart, after one refresh of the
+    # copy at the most (the first's may have read the second's event too)
+    for seat, price, total in ((added, "75.00", "75.00"), (later, "33.00", "108.00")):
+        listed = catalog.hits["/events"]
+        reply = service.add_to_cart(_reserved(service, seat), price=price)
+        assert (reply.status, reply.body["totalAmount"]) == (200, Decimal(total)), reply.body
+        assert catalog.hits["/events"] - listed <= 1
 
 
 def test_a_seat_the_catalog_does_not_know_is_a_409_after_a_refresh(

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from ordering.config import settings
-from ordering_local.embedded import _free_port, start_redis, wait_for_redis
+from ordering_local.embedded import free_port, start_redis, wait_for_redis
 from tests.support import Service, reservation_created, reservation_expired
 
 
@@ -62,7 +62,7 @@ def test_a_new_cache_connection_spends_no_round_trip_on_handshakes(service: Serv
 @pytest.fixture
 def own_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
     """A Redis of this test's own, that it may stop: the service is pointed at it."""
-    port = _free_port()
+    port = free_port()
     process = start_redis(tmp_path, port)
     wait_for_redis(port)
     with _service_on(port, process, monkeypatch):
@@ -131,9 +131,9 @@ def test_without_redis_configured_the_service_runs_on_postgresql(
 def cluster_redis(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     """A Redis in cluster mode, one node serving every slot: what ElastiCache Serverless is to a
     client, where a command's keys must all hash to one slot. The service is pointed at it."""
-    port = _free_port()
+    port = free_port()
     while port > 55535:  # the cluster bus listens 10000 above the port, and below 65536
-        port = _free_port()
+        port = free_port()
     options = ("--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"))
     process = start_redis(tmp_path, port, *options)
     wait_for_redis(port)
