@@ -36,9 +36,16 @@ def _test_database_url(server_url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{TEST_DATABASE}"))
 
 
+# The tests' own embedded servers and runner state, apart from `make run`'s (.local): a test that
+# stops a broker stops its own, and no test fills or restarts a running service's stores. The
+# runners the tests start inherit it.
+TEST_STATE = ROOT / ".local" / "test"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stores() -> Iterator[dict[str, str]]:
     given_database, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    os.environ[embedded.STATE_VARIABLE] = str(TEST_STATE)
     found = embedded.services(ROOT)
     database_url = given_database or _test_database_url(found.database_url)
     environment = {

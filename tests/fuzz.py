@@ -66,6 +66,8 @@ def _document_of(api: str, folder: Path) -> Path:
 
 
 def main() -> int:
+    # the tests' own servers, never those of a `make run` serving beside (tests/conftest.py)
+    os.environ.setdefault(embedded.STATE_VARIABLE, str(ROOT / ".local" / "test"))
     found = embedded.services(ROOT)
     database_url = _fuzz_database(os.environ.get("DATABASE_URL") or found.database_url)
     ports = {"public": free_port(), "internal": free_port()}

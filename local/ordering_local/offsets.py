@@ -5,9 +5,11 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
+from ordering_local.embedded import state_folder
+
 
 def next_offsets(root: Path, topic: str, count: int) -> list[int]:
-    folder = root / ".local" / "offsets"
+    folder = state_folder(root) / "offsets"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / f"{topic}.offset").open("a+") as counter:
         fcntl.flock(counter, fcntl.LOCK_EX)

@@ -28,7 +28,7 @@ def test_the_embedded_servers_stop_once_their_checkout_is_removed(monkeypatch: p
     # Given a checkout whose commands started an embedded PostgreSQL, Redis and Kafka broker,
     # and a client still connected to its PostgreSQL (a runner left running)
     checkout = Path(tempfile.mkdtemp(prefix="co-", dir="/tmp"))  # short: PostgreSQL's socket lives in it
-    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", embedded.STATE_VARIABLE):
         monkeypatch.delenv(name, raising=False)
     found = embedded.services(checkout)
     assert found.redis_url.startswith("redis://127.0.0.1:")

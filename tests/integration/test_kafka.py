@@ -307,7 +307,7 @@ def own_postgres(runner_environment: dict[str, str]) -> Iterator[PostgresControl
 
 def _given_up(topic: str) -> list[dict[str, Any]]:
     """The records of `topic` the mappings sent to their on-failure destination."""
-    found = (ROOT / ".local" / "kafka" / "failures").glob(f"*/*-{topic}-*.json")
+    found = (embedded.state_folder(ROOT) / "kafka" / "failures").glob(f"*/*-{topic}-*.json")
     return [json.loads(path.read_text()) for path in sorted(found)]
 
 
@@ -512,7 +512,7 @@ def test_the_runner_starts_a_stopped_embedded_broker_again_and_consumes_from_it(
 ) -> None:
     # Given the mappings consuming from the embedded broker, which then stops (it keeps
     # nothing: topics and committed offsets are gone with it)
-    kafka = ROOT / ".local" / "kafka"
+    kafka = embedded.state_folder(ROOT) / "kafka"
     if embedded.embedded_broker(ROOT) != topics.bootstrap:
         pytest.fail("this test stops the embedded broker; KAFKA_BOOTSTRAP_SERVERS names another")
     os.kill(int((kafka / "watched-pid").read_text()), signal.SIGKILL)
