@@ -90,7 +90,9 @@ def main() -> int:
     print("through the Kafka broker…", file=sys.stderr)
     from ordering_local import embedded
 
-    results["kafka"] = kafka.run(stores.database_url, embedded.services(ROOT).kafka_bootstrap_servers, ROOT / ".local")
+    results["kafka"] = kafka.run(
+        stores.database_url, embedded.services(ROOT).kafka_bootstrap_servers, embedded.state_folder(ROOT)
+    )
     print("load over HTTP (30 s)…", file=sys.stderr)
     results["load"] = load.run(stores)
     print(render(results))

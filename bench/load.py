@@ -45,8 +45,8 @@ INVARIANTS = {
 def _serve(stores: Stores, port: int) -> subprocess.Popen[bytes]:
     environment = {**os.environ, "DATABASE_URL": stores.database_url, "REDIS_URL": stores.redis_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "ordering_local.cli", "serve", "--port", str(port), "--environments", str(ENVIRONMENTS),
-         "--no-kafka"],
+        [sys.executable, "-m", "ordering_local.cli", "serve", "--port", str(port), "--internal-port", str(free_port()),
+         "--environments", str(ENVIRONMENTS), "--no-kafka"],
         cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120  # every environment starts (and imports) before it serves

@@ -15,9 +15,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ordering.config import settings
 from ordering_local import embedded
-from ordering_local.cli import migrate_database
 from ordering_local.events import Message, message_key, msk_event
 from ordering_local.invoke import invoke
+from ordering_local.runner import migrate_database
 from ordering_local.template import load
 from tests.support import JWT_SECRET, REDACTION_SECRET, ROOT, reservation_created
 

@@ -17,9 +17,9 @@ from ordering.config import settings
 from ordering.store import known_users
 from ordering.store.db import drop_riders
 from ordering_local import embedded
-from ordering_local.cli import migrate_database
 from ordering_local.embedded import free_port
 from ordering_local.environments import Environments
+from ordering_local.runner import migrate_database
 from ordering_local.template import load
 from tests.support import JWT_SECRET, REDACTION_SECRET, ROOT, Service
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from ordering_local import embedded
-from ordering_local.cli import mint_token
 from ordering_local.embedded import free_port
+from ordering_local.tokens import mint_token
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "ordering_fuzz"

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -376,3 +379,52 @@ def dead_letters(database_url: str) -> list[tuple[Any, ...]]:
                 "SELECT topic, kafka_partition, kafka_offset, value, reason FROM bc_ordering.dead_letters ORDER BY id"
             ).fetchall()
         ]
+
+
+# The local runner as the tests drive it: `ordering-local` in processes of its own.
+
+CLI = [sys.executable, "-m", "ordering_local.cli"]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds:g} s: {what}")
+        time.sleep(0.1)
+
+
+class Runner:
+    """`ordering-local consume`, in its own process."""
+
+    def __init__(self, environment: dict[str, str], state: Path) -> None:
+        self.environment = environment
+        self.state = state
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output = state / f"consume-{uuid.uuid4().hex[:6]}.log"
+
+    def start(self) -> Runner:
+        self.state.mkdir(parents=True, exist_ok=True)
+        with self.output.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*CLI, "consume", "--environments", "2"], cwd=ROOT, env=self.environment, stdout=log, stderr=log
+            )
+        wait_until(lambda: "consumed as the template's" in self.log() or self._ended(), 90, "the runner is up")
+        assert not self._ended(), self.log()
+        return self
+
+    def _ended(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace") if self.output.is_file() else ""
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)

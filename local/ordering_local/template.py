@@ -13,24 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cfn_flip import load_yaml
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt…) as opaque values."""
+def parse(text: str) -> dict[str, Any]:
+    """A CloudFormation template's YAML, its short-form tags (!Ref, !Sub, !GetAtt…) read as the
+    long form (`{"Ref": …}`, `{"Fn::Sub": …}`) by cfn-flip, AWS's own reader of them."""
+    document: dict[str, Any] = load_yaml(text)
+    return document
 
 
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {f"Fn::{tag_suffix}" if tag_suffix not in ("Ref", "Condition") else tag_suffix: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+def read(root: Path) -> dict[str, Any]:
+    """The checkout's template.yaml."""
+    return parse((root / "template.yaml").read_text())
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +173,7 @@ def _kafka_mapping(name: str, function: str, properties: dict[str, Any], templat
 
 
 def load(root: Path) -> list[Function]:
-    template = yaml.load((root / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    template = read(root)
     global_function = (template.get("Globals") or {}).get("Function") or {}
     global_env = _plain_values((global_function.get("Environment") or {}).get("Variables"))
     resources = template.get("Resources") or {}
@@ -228,7 +223,7 @@ def cors(root: Path) -> dict[str, str]:
     """The preflight answer of the public API's CORS configuration (the `Cors` of its
     AWS::Serverless::Api), as API Gateway's mock OPTIONS integration sends it; the origin is
     the runner's to set (template parameters are not resolved here)."""
-    template = yaml.load((root / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    template = read(root)
     found = ((template.get("Resources") or {}).get("Api") or {}).get("Properties", {}).get("Cors") or {}
     headers = {
         "Access-Control-Allow-Headers": found.get("AllowHeaders"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from ordering.domain import errors
-from ordering_local.openapi import text
 from ordering_local.template import load
+from ordering_local.tools.openapi import text
 from tests.support import ROOT
 
 
@@ -49,7 +49,7 @@ def test_every_error_message_of_the_contract_appears() -> None:
 
 def test_the_committed_asyncapi_document_is_the_one_the_models_generate() -> None:
     from ordering.events.published import MODELS
-    from ordering_local import asyncapi
+    from ordering_local.tools import asyncapi
 
     assert (ROOT / "asyncapi.yaml").read_text() == asyncapi.text(), "run `.venv/bin/ordering-local asyncapi`"
     document = asyncapi.generate()

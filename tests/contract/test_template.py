@@ -6,16 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from ordering_local import alarms
-from ordering_local.template import _CloudFormationLoader
+from ordering_local.template import read
+from ordering_local.tools import alarms
 from tests.support import ROOT
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    loaded: dict[str, Any] = read(ROOT)
     return loaded
 
 
@@ -96,7 +95,9 @@ def test_every_msk_source_reports_partial_failures_retries_bisects_and_has_a_des
         assert source["BisectBatchOnFunctionError"] is True
         assert 0 < source["MaximumRetryAttempts"] <= 10
         # S3 keeps the failed batch's payloads; SQS would keep only their coordinates
-        assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "ConsumerFailureBucket.Arn"}
+        assert source["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["ConsumerFailureBucket", "Arn"]
+        }
         assert source["ProvisionedPollerConfig"]["MinimumPollers"] >= 1
         assert source["StartingPosition"] == {"Ref": "KafkaStartingPosition"}
     assert template["Parameters"]["KafkaStartingPosition"]["Default"] == "LATEST"
@@ -155,7 +156,7 @@ def test_aurora_serverless_behind_rds_proxy_with_a_managed_secret_and_tls(templa
     assert resources["DatabaseInstance"]["Properties"]["DBInstanceClass"] == "db.serverless"
     assert resources["DatabaseProxy"]["Properties"]["RequireTLS"] is True
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert environment["DATABASE_HOST"] == {"Fn::GetAtt": "DatabaseProxy.Endpoint"}
+    assert environment["DATABASE_HOST"] == {"Fn::GetAtt": ["DatabaseProxy", "Endpoint"]}
     assert environment["DATABASE_SSLMODE"] == "verify-full"
     assert environment["DATABASE_SSLROOTCERT"].endswith(".crt")
     assert environment["REDIS_URL"]["Fn::Sub"].startswith("rediss://")
@@ -163,7 +164,7 @@ def test_aurora_serverless_behind_rds_proxy_with_a_managed_secret_and_tls(templa
 
 def test_migrations_run_on_deploy_through_a_custom_resource(template: dict[str, Any]) -> None:
     migrations = template["Resources"]["Migrations"]
-    assert migrations["Properties"]["ServiceToken"] == {"Fn::GetAtt": "MigrateFunction.Arn"}
+    assert migrations["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
     assert migrations["Properties"]["LayerVersion"] == {"Ref": "OrderingLayer"}
     assert migrations["DependsOn"] == "DatabaseProxyTargetGroup"
     # CloudFormation waits for the answer a little longer than the function may run, not an hour
@@ -204,7 +205,7 @@ def test_prod_has_a_failover_instance(template: dict[str, Any]) -> None:
 def test_the_api_throttles_logs_access_and_allows_cors(template: dict[str, Any]) -> None:
     api = template["Resources"]["Api"]["Properties"]
     assert api["MethodSettings"][0]["ThrottlingRateLimit"] > 0
-    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": "ApiAccessLogs.Arn"}
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
     assert "Authorization" in api["Cors"]["AllowHeaders"]
 
 
@@ -227,7 +228,7 @@ def test_the_internal_api_is_private_to_the_platforms_vpc_endpoint(template: dic
     assert internal["Variables"] == {"api": "internal"}
     assert "Variables" not in template["Resources"]["Api"]["Properties"]
     assert template["Parameters"]["PlatformVpcEndpointId"]["AllowedPattern"] == "^vpce-[0-9a-f]+$"
-    assert internal["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": "InternalApiAccessLogs.Arn"}
+    assert internal["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["InternalApiAccessLogs", "Arn"]}
 
 
 def test_each_api_serves_its_routes_and_no_other(template: dict[str, Any]) -> None:
@@ -253,7 +254,7 @@ def test_each_api_serves_its_routes_and_no_other(template: dict[str, Any]) -> No
 
 
 def test_only_the_migrations_use_the_clusters_master_user(template: dict[str, Any]) -> None:
-    master = {"Fn::GetAtt": "DatabaseCluster.MasterUserSecret.SecretArn"}
+    master = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
     assert template["Globals"]["Function"]["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == {
         "Ref": "ServiceDatabaseSecret"
     }

@@ -17,10 +17,7 @@ from pathlib import Path
 import pytest
 
 from ordering_local import embedded
-from tests.integration.test_kafka import Runner, wait_until
-from tests.support import ROOT, reservation_created, topic_environment
-
-CLI = [sys.executable, "-m", "ordering_local.cli"]
+from tests.support import CLI, ROOT, Runner, reservation_created, topic_environment, wait_until
 
 
 @pytest.fixture

@@ -12,10 +12,7 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,24 +32,17 @@ from tests.support import (
     REDACTION_SECRET,
     ROOT,
     TOPICS,
+    Runner,
     Service,
     payment_failed,
     payment_succeeded,
     reservation_created,
     ticket_issued,
     topic_environment,
+    wait_until,
 )
 
-CLI = [sys.executable, "-m", "ordering_local.cli"]
 GROUPS = {topic: f"ordering-local-{topic}" for topic in TOPICS}
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {seconds:g} s: {what}")
-        time.sleep(0.1)
 
 
 class Topics:
@@ -99,42 +89,6 @@ class Topics:
     def handled(self, topic: str, counts: dict[int, int]) -> Callable[[], bool]:
         """True once the mapping committed past `counts[partition]` records of each partition."""
         return lambda: all(self.committed(topic)[number] >= count for number, count in counts.items())
-
-
-class Runner:
-    """`ordering-local consume`, in its own process."""
-
-    def __init__(self, environment: dict[str, str], state: Path) -> None:
-        self.environment = environment
-        self.state = state
-        self.process: subprocess.Popen[bytes] | None = None
-        self.output = state / f"consume-{uuid.uuid4().hex[:6]}.log"
-
-    def start(self) -> Runner:
-        self.state.mkdir(parents=True, exist_ok=True)
-        with self.output.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*CLI, "consume", "--environments", "2"], cwd=ROOT, env=self.environment, stdout=log, stderr=log
-            )
-        wait_until(lambda: "consumed as the template's" in self.log() or self._ended(), 90, "the runner is up")
-        assert not self._ended(), self.log()
-        return self
-
-    def _ended(self) -> bool:
-        return self.process is not None and self.process.poll() is not None
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace") if self.output.is_file() else ""
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -294,7 +248,7 @@ PostgresControl = tuple[dict[str, str], Callable[[], None], Callable[[], None]]
 @pytest.fixture
 def own_postgres(runner_environment: dict[str, str]) -> Iterator[PostgresControl]:
     """The runner's environment on a PostgreSQL of the test's own, and how to stop and start it."""
-    from ordering_local.cli import migrate_database
+    from ordering_local.runner import migrate_database
 
     folder = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))  # short: its socket lives there
     url, stop, start = _private_postgres(folder)

@@ -174,7 +174,7 @@ def test_the_readmes_walk_through_runs_twice_in_a_row(endpoints: Endpoints, runn
 def test_the_runner_says_at_start_whether_prices_are_verified(runner_env: dict[str, str], catalog: str) -> None:
     # When the runner starts, with CATALOG_URL unset or set (--no-kafka: its API alone)
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(free_port()), "--no-kafka"], cwd=ROOT,
+        [*CLI, "serve", "--port", str(free_port()), "--internal-port", str(free_port()), "--no-kafka"], cwd=ROOT,
         env={**runner_env, "CATALOG_URL": catalog}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -250,7 +250,8 @@ def test_stopping_the_runner_stops_its_execution_environments(runner_env: dict[s
     # Given a runner serving with two execution environments (worker processes)
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--environments", "2"], cwd=ROOT, env=runner_env,
+        [*CLI, "serve", "--port", str(port), "--internal-port", str(free_port()), "--environments", "2"],
+        cwd=ROOT, env=runner_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 30
@@ -416,7 +417,8 @@ def test_a_killed_execution_environment_is_replaced(runner_env: dict[str, str]) 
     # Given a runner serving with two execution environments
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--environments", "2", "--no-kafka"], cwd=ROOT, env=runner_env,
+        [*CLI, "serve", "--port", str(port), "--internal-port", str(free_port()), "--environments", "2",
+         "--no-kafka"], cwd=ROOT, env=runner_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
