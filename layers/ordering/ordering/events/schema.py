@@ -3,17 +3,13 @@ pydantic schema. A record refused here can never succeed: it is set aside at onc
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from pydantic import BaseModel, ValidationError
 
 from ordering.events.consumer import UnprocessableRecord
 from ordering.http import jsonio
 
-Model = TypeVar("Model", bound=BaseModel)
 
-
-def parse_model(model: type[Model], value: bytes | None) -> Model:
+def parse_model[Model: BaseModel](model: type[Model], value: bytes | None) -> Model:
     if value is None:
         raise UnprocessableRecord("record has no value")
     try:

@@ -55,22 +55,26 @@ def dumps(value: Any) -> str:
     return text
 
 
-def nul_field(document: Any, path: str = "") -> str | None:
+def nul_field(document: Any) -> str | None:
     """The dotted name of the first string in the document that holds a NUL character: no field
-    of ours can store one (PostgreSQL text refuses it), and none has a use for it."""
-    if isinstance(document, str):
-        return (path or "body") if "\x00" in document else None
-    if isinstance(document, dict):
-        items: Any = document.items()
-    elif isinstance(document, list):
-        items = enumerate(document)
-    else:
-        return None
-    for name, value in items:
-        key = str(name)
-        if "\x00" in key:
-            return f"{path}.{key!r}" if path else repr(key)
-        found = nul_field(value, f"{path}.{key}" if path else key)
-        if found is not None:
-            return found
+    of ours can store one (PostgreSQL text refuses it), and none has a use for it. Walked with a
+    stack of its own, not by recursion: a document may nest as deep as the parser allows."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "body"
+            continue
+        if isinstance(value, dict):
+            items: list[tuple[Any, Any]] = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            continue
+        for name, item in reversed(items):  # reversed: the first is looked at first
+            key = str(name)
+            if "\x00" in key:
+                return f"{path}.{key!r}" if path else repr(key)
+            pending.append((f"{path}.{key}" if path else key, item))
     return None
