@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 import signal
 import subprocess
 import sys
@@ -26,6 +27,30 @@ from ordering_local.template import Function, load
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / ".aws-sam" / "build"
+
+
+HOST_LAYER = ROOT / ".aws-sam" / "host-layer"
+
+
+def host_layer() -> Path:
+    """The built layer's twin for this machine: the same recipe (layers/ordering/Makefile), with the
+    wheels of this machine's architecture instead of Graviton's, so that it runs here."""
+    marker = HOST_LAYER / "built"
+    built_at = marker.stat().st_mtime if marker.is_file() else 0.0
+    sources = [path for path in (ROOT / "layers").rglob("*") if path.is_file()]
+    if any(source.stat().st_mtime > built_at for source in sources):
+        machine = {"x86_64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[platform.machine()]
+        subprocess.run(["rm", "-rf", str(HOST_LAYER)], check=True)
+        subprocess.run(
+            [
+                "make", "-C", str(ROOT / "layers" / "ordering"), "build-OrderingLayer",
+                f"ARTIFACTS_DIR={HOST_LAYER}", f"PYTHON={sys.executable}",
+                f"PLATFORMS=--platform manylinux_2_28_{machine} --platform manylinux2014_{machine}",
+            ],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        marker.touch()
+    return HOST_LAYER / "python"
 
 
 def current_build() -> Path:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, current_build
+from tests.support import ROOT, current_build, host_layer
 
 # Runs in a bare interpreter (-S: no site-packages) with only the built layer on the path.
 DRIVER = r"""
@@ -52,10 +53,12 @@ def built() -> Path:
 
 
 def test_built_functions_run_on_the_built_layer_alone(built: Path, stores: dict[str, str]) -> None:
-    # Given the build output and nothing else on the path but the built layer
+    # Given the build output and nothing else on the path but the built layer (its twin for this
+    # machine's architecture: the same recipe and pins, wheels this machine can load)
+    layer = host_layer()
     environment = {
         "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(built / "OrderingLayer" / "python"),
+        "PYTHONPATH": str(layer),
         **stores,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
@@ -68,7 +71,7 @@ def test_built_functions_run_on_the_built_layer_alone(built: Path, stores: dict[
     results = json.loads(done.stdout.strip().splitlines()[-1])
 
     # Then the code came from the built layer and every function answered as it does from source
-    assert results["ordering"].startswith(str(built / "OrderingLayer" / "python"))
+    assert results["ordering"].startswith(str(layer))
     assert results["reservation"] == {"batchItemFailures": []}
     assert results["AddToCartFunction"][0] == 200, results["AddToCartFunction"]
     assert results["AddToCartFunction"][1]["items"][0]["seatNumber"] == "VIP-A-12"
@@ -91,3 +94,50 @@ def test_the_built_layer_ships_every_module_compiled(built: Path) -> None:
         str(m.relative_to(python)) for m in modules if not Path(importlib.util.cache_from_source(str(m))).is_file()
     ]
     assert missing == []
+
+
+# Lambda's limits for what it runs: arm64 (Graviton) on Amazon Linux 2023, whose glibc is 2.34,
+# and 250 MB unzipped for a function with its layers.
+EM_AARCH64 = 183
+GLIBC_MAX = (2, 34)
+UNZIPPED_MAX_BYTES = 250 * 1024 * 1024
+
+
+def _elf_machine(data: bytes) -> int | None:
+    """The ELF header's e_machine, or None for what is not an ELF file."""
+    if data[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
+
+
+def _highest_glibc(data: bytes) -> tuple[int, int]:
+    """The newest GLIBC_x.y symbol version the binary asks for."""
+    found = [(int(major), int(minor)) for major, minor in re.findall(rb"GLIBC_(\d+)\.(\d+)", data)]
+    return max(found, default=(0, 0))
+
+
+def _size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def test_every_compiled_extension_is_built_for_gravitons_amazon_linux_2023(built: Path) -> None:
+    # Given the layer and the functions `sam build` made for the template's arm64 python3.13
+    binaries = [path for path in built.rglob("*") if path.is_file() and (".so" in path.name)]
+    assert binaries, "the layer has compiled extensions (psycopg, pydantic-core, hiredis…)"
+    # Then each is an aarch64 ELF asking for no glibc newer than Amazon Linux 2023's
+    wrong = {}
+    for path in binaries:
+        data = path.read_bytes()
+        machine, glibc = _elf_machine(data), _highest_glibc(data)
+        if machine != EM_AARCH64 or glibc > GLIBC_MAX:
+            wrong[str(path.relative_to(built))] = (machine, glibc)
+    assert wrong == {}
+
+
+def test_the_layer_and_the_largest_function_fit_lambdas_250_mb(built: Path) -> None:
+    # Given the built layer and each built function's own folder
+    layer = _size(built / "OrderingLayer")
+    functions = {path.name: _size(path) for path in built.iterdir() if (path / "app.py").is_file()}
+    # Then the layer with the largest of them stays under Lambda's unzipped limit
+    largest = max(functions, key=functions.__getitem__)
+    assert layer + functions[largest] < UNZIPPED_MAX_BYTES, (layer, largest, functions[largest])
