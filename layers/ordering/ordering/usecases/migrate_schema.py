@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from ordering.config import settings
-from ordering.store.db import session
+from ordering.domain.errors import ServiceUnavailable
+from ordering.observability import logger
+from ordering.store.db import invocation_ends, session
 from ordering.store.migrate import migrate
+
+# the pauses between attempts to reach the database, and the time kept to answer CloudFormation
+FIRST_PAUSE_S, LONGEST_PAUSE_S, ANSWER_MARGIN_S = 0.5, 8.0, 5.0
 
 
 def migrate_schema() -> list[str]:
@@ -17,5 +24,19 @@ def migrate_schema() -> list[str]:
 
         secret = secret_json(config.service_database_secret_arn)
         service_role = (str(secret["username"]), str(secret["password"]))
-    with session() as connection:
-        return migrate(connection, statement_timeout_ms=config.db_statement_timeout_ms, service_role=service_role)
+    pause = FIRST_PAUSE_S
+    while True:
+        try:
+            with session() as connection:
+                return migrate(
+                    connection, statement_timeout_ms=config.db_statement_timeout_ms, service_role=service_role
+                )
+        except ServiceUnavailable as exc:
+            # a proxy still warming up, a cluster still starting on a first deploy: try again while
+            # the deadline leaves time to answer CloudFormation either way
+            ends = invocation_ends()
+            if ends is None or time.monotonic() + pause + ANSWER_MARGIN_S > ends:
+                raise
+            logger.warning("the database did not answer; the migrations try again", cause=str(exc), in_s=pause)
+            time.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE_S)
