@@ -26,6 +26,7 @@ def read() -> Response[str]:
     return json_response(200, order_body(view_cart(caller), caller))
 
 
-lambda_handler = lambda_handler_for(app)
+# SnapStart primes the function with a request it refuses before any I/O
+lambda_handler = lambda_handler_for(app, primed_by=("GET", "/cart", None))
 
 imports_done()

@@ -32,6 +32,7 @@ def ready() -> Response[str]:
     return json_response(200, {**HEALTHY, "checks": checks})
 
 
-lambda_handler = lambda_handler_for(app)
+# SnapStart primes the function with a request it refuses before any I/O
+lambda_handler = lambda_handler_for(app, primed_by=("GET", "/health", None))
 
 imports_done()

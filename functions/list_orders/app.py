@@ -33,6 +33,7 @@ def history(
     return json_response(200, body)
 
 
-lambda_handler = lambda_handler_for(app)
+# SnapStart primes the function with a request it refuses before any I/O
+lambda_handler = lambda_handler_for(app, primed_by=("GET", "/orders", None))
 
 imports_done()

@@ -370,3 +370,19 @@ def test_the_event_sources_share_one_poller_group(template: dict[str, Any]) -> N
         if event["Type"] == "MSK"
     ]
     assert groups == [{"Fn::Sub": "ordering-${Stage}"}] * 5
+
+
+def test_snapstart_is_on_for_the_api_functions_in_prod_and_nowhere_else(template: dict[str, Any]) -> None:
+    api_functions = {
+        name
+        for name, function in _of_type(template, "AWS::Serverless::Function").items()
+        if any(event["Type"] == "Api" for event in (function["Properties"].get("Events") or {}).values())
+    }
+    for name, function in _of_type(template, "AWS::Serverless::Function").items():
+        snapstart = function["Properties"].get("SnapStart")
+        if name in api_functions:
+            assert snapstart == {"ApplyOn": {"Fn::If": ["UsesSnapStart", "PublishedVersions", "None"]}}, name
+        else:
+            assert snapstart is None, name
+    assert template["Parameters"]["ApiSnapStart"]["Default"] == "prod"
+    assert template["Globals"]["Function"]["AutoPublishAlias"] == "live"  # SnapStart snapshots versions

@@ -168,3 +168,8 @@ def seatmap(event_id: UUID, deadline: float) -> Seatmap:
         if priced is not None:
             seats.append(priced)
     return Seatmap(document.eventId, document.eventName, seats)
+
+
+def forget() -> None:
+    """Drop the environment's connections to the Catalog (after a SnapStart restore)."""
+    _pool.cache_clear()

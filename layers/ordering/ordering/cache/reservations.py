@@ -189,3 +189,10 @@ def reservation_cache() -> ReservationCache:
             )
             _current = (config, ReservationCache(client, config.redis_key_prefix, config.redis_retry_after_s))
         return _current[1]
+
+
+def forget() -> None:
+    """Drop the environment's client (after a SnapStart restore: never one connection for many)."""
+    global _current  # noqa: PLW0603 - one cache per execution environment
+    with _lock:
+        _current = None

@@ -1,0 +1,62 @@
+"""Lambda SnapStart for the API functions: Lambda initialises a function once, when a version is
+published, snapshots the environment, and starts every later environment from that snapshot.
+
+What is primed before the snapshot, and so shared by every environment restored from it: the
+imports, and one request that ends before any I/O (a validation error, a missing identity), which
+builds the resolver's routes, the pydantic validators and the answer's JSON path.
+
+What is dropped after a restore, because it must not be shared: the database connection, the
+Redis client, the Secrets Manager cache, the Catalog's connection pool (none of them should exist
+after priming, which does no I/O, but a snapshot must never carry one), and the random module's
+state (every restored environment would otherwise draw the same numbers).
+
+`snapshot_restore_py` is the runtime's (Lambda's Python 3.12+ runtimes ship it); where it is not
+installed (sam local, an older runtime) nothing is registered, and a cold start is a cold start.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from ordering.observability import logger
+
+_registered: set[str] = set()
+
+
+def forget_what_must_not_be_shared() -> None:
+    """After a restore: the connections, clients and caches of the environment that was snapshotted."""
+    from ordering.cache import reservations
+    from ordering.secrets import forget_secrets
+    from ordering.store.db import discard_connection
+
+    discard_connection()
+    reservations.forget()
+    forget_secrets()
+    random.seed()
+    catalog = __import__("sys").modules.get("ordering.catalog")
+    if catalog is not None:  # imported on a miss only
+        catalog.forget()
+
+
+def prepare(name: str, prime: Callable[[], Any]) -> None:
+    """Register this function's priming (`prime`: a request that does no I/O) and the restore
+    hook, once per environment."""
+    if name in _registered:
+        return
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:
+        return
+    _registered.add(name)
+
+    def primed() -> None:
+        try:
+            prime()
+        except Exception:  # priming is an optimisation: a failure must not stop the snapshot
+            logger.exception("priming before the snapshot failed", function=name)
+
+    register_before_snapshot(primed)
+    if len(_registered) == 1:
+        register_after_restore(forget_what_must_not_be_shared)
