@@ -2,12 +2,14 @@
 function's cold import, each measured in a fresh interpreter, median of several runs.
 
 Cold imports are measured twice: from the source tree with .venv's packages, and as deployed,
-from what `sam build` made (the function's folder and the built layer, nothing else), the way
+from what `sam build` made (the function's folder, and the layer as built for this machine's
+architecture by the same recipe, the build's being Graviton's; nothing else), the way
 Lambda imports it: no site-packages, and .pyc files read but never written (a layer is mounted
 read-only), so whatever the build did not compile is compiled again at every cold start."""
 
 from __future__ import annotations
 
+import ast
 import os
 import statistics
 import subprocess
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 from ordering_local.template import load
-from tests.support import ROOT, current_build
+from tests.support import ROOT, current_build, host_layer
 
 RUNS = 11
 # What every API function takes from its dependencies. `import pydantic` alone would be no
@@ -27,7 +29,7 @@ DEPENDENCIES = (
     "import jwt, psycopg, redis"
 )
 
-_TIMED_IMPORT = """
+TIMED_IMPORT = """
 import sys, time
 started = time.perf_counter()
 {code}
@@ -45,20 +47,21 @@ def _fresh(code: str, *, deployed_from: Path | None = None) -> dict[str, object]
     if deployed_from is None:
         command, environment = [sys.executable, "-c"], _ENVIRONMENT
     else:
-        layer = deployed_from / "OrderingLayer" / "python"
+        # the built layer's twin for this machine (the build's is Graviton's): the same recipe
+        layer = host_layer()
         command, environment = (
             [sys.executable, "-S", "-B", "-c"],
             {"PATH": os.environ["PATH"], "PYTHONPATH": str(layer)},
         )
     done = subprocess.run(
-        [*command, _TIMED_IMPORT.format(code=code)],
+        [*command, TIMED_IMPORT.format(code=code)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
         env=environment,
     )
-    result: dict[str, object] = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict
+    result: dict[str, object] = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     return result
 
 
