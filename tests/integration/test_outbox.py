@@ -208,6 +208,41 @@ def test_while_the_broker_is_down_the_api_works_and_the_events_wait_then_all_arr
         broker.wait()
 
 
+def _waiting_events(connection: psycopg.Connection[Any], count: int, *, published: bool) -> None:
+    connection.execute(
+        "INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at,"
+        " published_at) SELECT gen_random_uuid(), 1, 'order-paid', 'paid', 50.00, now(),"
+        " CASE WHEN %s THEN now() END FROM generate_series(1, %s)",
+        (published, count),
+    )
+
+
+BACKLOG = 20_000
+
+
+def test_a_backlog_left_by_a_long_outage_drains_though_the_statistics_saw_nothing_waiting(
+    published: Published, database_url: str
+) -> None:
+    # Given the outbox's statistics taken while nothing waited (its usual state), then a backlog
+    # of 20,000 events (the broker away for a while) that no ANALYZE has seen yet
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE bc_ordering.outbox SET (autovacuum_enabled = false)")
+        try:
+            _waiting_events(connection, 1_000, published=True)
+            connection.execute("ANALYZE bc_ordering.outbox")
+            _waiting_events(connection, BACKLOG, published=False)
+
+            # When the relay runs, under the service's statement timeout
+            _drain(published.producer(), seconds=120)
+        finally:
+            connection.execute("ALTER TABLE bc_ordering.outbox RESET (autovacuum_enabled)")
+
+        # Then every event of the backlog was published, once
+        waiting = connection.execute("SELECT count(*) FROM bc_ordering.outbox WHERE published_at IS NULL").fetchone()
+    assert waiting == (0,)
+    assert len({record["key"] for record in published.events()}) == BACKLOG
+
+
 def test_a_relay_that_dies_between_the_acknowledgement_and_the_mark_publishes_again_the_same_event(
     service: Service, published: Published, database_url: str
 ) -> None:
