@@ -156,6 +156,7 @@ def render(results: dict) -> str:  # type: ignore[type-arg]
         f" × {burst['events_per_s'] / direct_rate:.2f})",
         "",
         "The outbox relay, to the broker",
+        f"  a new producer's first round (connection, producer id): {through['relay']['first_round_ms']:.0f} ms",
         f"  a backlog of {through['relay']['events']:,} events drained:"
         f" {through['relay']['events_per_s']:.0f} events/s",
         f"  an event's commit → acknowledged by the broker (one every 50 ms): p50"
