@@ -10,6 +10,7 @@ import psycopg
 import snapshot_restore_py
 
 from ordering.cache import reservations as cache
+from ordering.events.producer import producer
 from ordering.store import db
 from tests.support import Service, bearer, reservation_created
 
@@ -47,6 +48,7 @@ def test_a_restored_environment_opens_its_own_connections_and_answers(service: S
     before = _connection()
     assert before is not None
     backend, client = before.info.backend_pid, cache.reservation_cache()
+    kafka = producer()
 
     # When the runtime restores it from the snapshot and runs the hooks after the restore
     _run(snapshot_restore_py.get_after_restore())
@@ -60,3 +62,4 @@ def test_a_restored_environment_opens_its_own_connections_and_answers(service: S
     assert after.info.backend_pid != backend
     assert before.closed
     assert cache.reservation_cache() is not client
+    assert producer() is not kafka

@@ -6,9 +6,10 @@ imports, and one request that ends before any I/O (a validation error, a missing
 builds the resolver's routes, the pydantic validators and the answer's JSON path.
 
 What is dropped after a restore, because it must not be shared: the database connection, the
-Redis client, the Secrets Manager cache, the Catalog's connection pool (none of them should exist
-after priming, which does no I/O, but a snapshot must never carry one), and the random module's
-state (every restored environment would otherwise draw the same numbers).
+Redis client, the Secrets Manager cache, the Catalog's connection pool, a Kafka producer (none
+of them should exist after priming, which does no I/O, but a snapshot must never carry one),
+and the random module's state (every restored environment would otherwise draw the same
+numbers).
 
 `snapshot_restore_py` is the runtime's (Lambda's Python 3.12+ runtimes ship it); where it is not
 installed (sam local, an older runtime) nothing is registered, and a cold start is a cold start.
@@ -35,9 +36,13 @@ def forget_what_must_not_be_shared() -> None:
     reservations.forget()
     forget_secrets()
     random.seed()
-    catalog = __import__("sys").modules.get("ordering.catalog")
+    loaded = __import__("sys").modules
+    catalog = loaded.get("ordering.catalog")
     if catalog is not None:  # imported on a miss only
         catalog.forget()
+    kafka = loaded.get("ordering.events.producer")
+    if kafka is not None:  # no API function publishes (the outbox does), but a snapshot must never hold one
+        kafka.discard()
 
 
 def prepare(name: str, prime: Callable[[], Any]) -> None:
