@@ -123,6 +123,8 @@ def _stop_if_installed_elsewhere(folder: Path, pid: int) -> None:
         server.wait(30)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return
+    except psutil.TimeoutExpired:
+        raise RuntimeError(f"the embedded PostgreSQL of {folder} (pid {pid}) did not stop in 30 s: stop it") from None
 
 
 def _redis_answers(port: int) -> bool:

@@ -166,7 +166,7 @@ def test_migrations_run_on_deploy_through_a_custom_resource(template: dict[str, 
     migrations = template["Resources"]["Migrations"]
     assert migrations["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
     assert migrations["Properties"]["LayerVersion"] == {"Ref": "OrderingLayer"}
-    assert migrations["DependsOn"] == "DatabaseProxyTargetGroup"
+    assert migrations["DependsOn"] == ["DatabaseProxyTargetGroup", "VpcEndpointsReady"]
     # CloudFormation waits for the answer a little longer than the function may run, not an hour
     timeout = template["Resources"]["MigrateFunction"]["Properties"]["Timeout"]
     assert timeout < migrations["Properties"]["ServiceTimeout"] <= timeout + 60
@@ -338,6 +338,14 @@ def test_secrets_manager_and_s3_endpoints_can_be_created_for_private_subnets_wit
     assert s3["Properties"]["RouteTableIds"] == {"Ref": "RouteTableIds"}
     [ingress] = resources["EndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert (ingress["FromPort"], ingress["SourceSecurityGroupId"]) == (443, {"Ref": "FunctionSecurityGroup"})
+    # the migrations answer CloudFormation through S3: created after the endpoints, deleted before them
+    assert "VpcEndpointsReady" in resources["Migrations"]["DependsOn"]
+    endpoints = resources["VpcEndpointsReady"]["Metadata"]["Endpoints"]["Fn::If"]
+    assert endpoints[:2] == ["CreatesVpcEndpoints", [{"Ref": "SecretsManagerEndpoint"}, {"Ref": "S3Endpoint"}]]
+    # and they are not asked for without the route tables the S3 endpoint needs
+    rule = template["Rules"]["VpcEndpointsNeedRouteTables"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateVpcEndpoints"}, "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "RouteTableIds"}, ""]}]}
 
 
 def test_the_functions_are_admitted_to_the_msk_clusters_security_group(template: dict[str, Any]) -> None:

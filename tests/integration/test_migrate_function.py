@@ -352,3 +352,26 @@ def test_an_order_whose_seat_number_was_stored_too_long_can_still_be_cancelled(e
             " FROM bc_ordering.order_items i JOIN bc_ordering.reservations r ON r.id = i.reservation_id"
         ).fetchone()
     assert row == (64, False, 64)
+
+
+def test_a_migration_refused_a_lock_fails_the_deploy_at_once_and_says_why(
+    service: Service, cloudformation: CloudFormation, empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a schema migrated up to 0008, and the live service in a transaction on the orders
+    # that migration 0009 alters (the function's statement timeout as the template sets it, so
+    # that the lock timeout, 10 s, ends the wait)
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "280000")
+    settings.cache_clear()
+    with psycopg.connect(empty_database, autocommit=True) as connection:
+        migrate(connection, [migration for migration in available() if migration.version < "0009"])
+    with psycopg.connect(empty_database) as live:
+        live.execute("SELECT count(*) FROM bc_ordering.orders")
+        # When the stack is updated (the function given 40 s, room for retries)
+        invoke(dataclasses.replace(_migrate_function(service), timeout_s=40), cloudformation.event("Update", "x"))
+        live.rollback()
+    # Then CloudFormation is told at its first refusal that the lock was not granted, not that
+    # the database was unavailable, and nothing of 0009 on was applied
+    [answer] = cloudformation.responses
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("LockNotAvailable"), answer["Reason"]
+    assert _applied(empty_database)[-1] < "0009"

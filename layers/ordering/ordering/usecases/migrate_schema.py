@@ -32,6 +32,11 @@ def migrate_schema() -> list[str]:
                     connection, statement_timeout_ms=config.db_statement_timeout_ms, service_role=service_role
                 )
         except ServiceUnavailable as exc:
+            refusal = exc.__cause__
+            if refusal is not None and not _not_reached(exc):
+                # the database answered and refused a statement (a lock not granted within the
+                # lock timeout): another try would queue the live service behind it again
+                raise refusal from None
             # a proxy still warming up, a cluster still starting on a first deploy: try again while
             # the deadline leaves time to answer CloudFormation either way
             ends = invocation_ends()
@@ -40,3 +45,15 @@ def migrate_schema() -> list[str]:
             logger.warning("the database did not answer; the migrations try again", cause=str(exc), in_s=pause)
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE_S)
+
+
+# SQLSTATEs of a database not reached yet: a connection refused or lost (class 08), a server
+# still starting (57P03), one with no connection to spare (53300)
+_NOT_REACHED_STATES = ("08", "57P03", "53300")
+
+
+def _not_reached(exc: ServiceUnavailable) -> bool:
+    """Whether the database was not reached (no answer, or no connection), rather than refusing
+    a statement it ran."""
+    state = getattr(exc.__cause__, "sqlstate", None)
+    return state is None or state.startswith(_NOT_REACHED_STATES)
