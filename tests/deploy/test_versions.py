@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import ROOT
 
-TRANSLATE = ROOT / "tests" / "build" / "sam_versions.py"
+TRANSLATE = ROOT / "tests" / "deploy" / "sam_versions.py"
 
 
 def _live_versions(**change: object) -> dict[str, str]:
