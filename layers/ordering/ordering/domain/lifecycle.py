@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from ordering.domain.order import OrderState
+from ordering.domain.reservation import Reservation
 
 REFUND = "refund"
 REVIEW = "review"
@@ -80,6 +81,8 @@ class ReservationExpired:
     """Cancels the orders that hold the reservation (the store finds them)."""
 
     reservation_id: UUID
+    # the reservation as the event describes it, kept expired should the expiry overtake its creation
+    reservation: Reservation | None = None
 
 
 LifecycleEvent = PaymentSucceeded | PaymentFailed | TicketIssued | ReservationExpired
@@ -177,8 +180,9 @@ ORDER_CANCELLED = "order-cancelled"
 
 
 @dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """What one change of an order tells the platform: the order as that change left it."""
+class OrderChange:
+    """One change of an order, as the platform is told of it (the outbox's row, which the relay
+    publishes as the matching model of published/events.py): the order as that change left it."""
 
     order_id: UUID
     version: int
@@ -188,8 +192,8 @@ class OrderEvent:
     reason: str | None = None
 
 
-def events_of(before: OrderStatus, after: OrderStatus) -> list[OrderEvent]:
-    """The events of the change from `before` to `after`, numbered on from `before.version`:
+def changes_of(before: OrderStatus, after: OrderStatus) -> list[OrderChange]:
+    """The changes from `before` to `after` to publish, numbered on from `before.version`:
     paid (the payment recorded, even for an order a ticket fulfilled first), then fulfilled,
     or cancelled. A change that only completes what was known (a late duplicate) tells nothing."""
     found: list[tuple[str, OrderState, str | None]] = []
@@ -202,6 +206,6 @@ def events_of(before: OrderStatus, after: OrderStatus) -> list[OrderEvent]:
     if after.state == OrderState.CANCELLED and before.state != OrderState.CANCELLED:
         found.append((ORDER_CANCELLED, OrderState.CANCELLED, after.cancel_reason))
     return [
-        OrderEvent(after.id, before.version + number, event_type, state, after.total_amount, reason)
+        OrderChange(after.id, before.version + number, event_type, state, after.total_amount, reason)
         for number, (event_type, state, reason) in enumerate(found, start=1)
     ]

@@ -9,11 +9,11 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from ordering.domain.batch import Consumed
 from ordering.domain.lifecycle import PaymentFailed, PaymentSucceeded
 from ordering.events.consumer import TopicHandler
 from ordering.events.schema import parse_model
 from ordering.store.ledger import Delivery
-from ordering.store.lifecycle import Consumed
 from ordering.usecases.apply_lifecycle import apply_lifecycle
 
 PaymentId = Annotated[str, Field(min_length=1, max_length=128)]

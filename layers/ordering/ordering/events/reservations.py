@@ -10,13 +10,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from ordering.domain.batch import Consumed
 from ordering.domain.identity import secret_hash
 from ordering.domain.lifecycle import ReservationExpired
 from ordering.domain.reservation import EXPIRED, Reservation
 from ordering.events.consumer import TopicHandler
 from ordering.events.schema import parse_model
 from ordering.store.ledger import Delivery
-from ordering.store.lifecycle import Consumed
 from ordering.usecases.apply_lifecycle import apply_lifecycle
 from ordering.usecases.clock import utc_now
 from ordering.usecases.record_reservations import record_reservations
@@ -102,7 +102,7 @@ def _apply_created(batch: Sequence[tuple[Delivery, Reservation]]) -> Any:
 def _apply_expired(batch: Sequence[tuple[Delivery, ReservationExpiredEvent]]) -> Any:
     now = utc_now()
     consumed = [
-        Consumed(str(event.reservationId), ReservationExpired(event.reservationId), delivery, event.stub(now))
+        Consumed(str(event.reservationId), ReservationExpired(event.reservationId, event.stub(now)), delivery)
         for delivery, event in batch
     ]
     return apply_lifecycle(batch[0][0].topic, consumed, now=now)

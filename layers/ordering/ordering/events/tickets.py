@@ -9,11 +9,11 @@ from uuid import UUID
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
+from ordering.domain.batch import Consumed
 from ordering.domain.lifecycle import TicketIssued
 from ordering.events.consumer import TopicHandler
 from ordering.events.schema import parse_model
 from ordering.store.ledger import Delivery
-from ordering.store.lifecycle import Consumed
 from ordering.usecases.apply_lifecycle import apply_lifecycle
 from ordering.usecases.clock import utc_now
 

@@ -36,7 +36,7 @@ class DeadLetter:
 
 def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, Delivery, UUID | None]]) -> None:
     """Record the events (id, delivery, the order it is for) as consumed. The rows fetched by the
-    caller are (event id, fresh, order): the new ones with `fresh` true, and those consumed
+    caller are (event_id, fresh, order_id): the new ones with `fresh` true, and those consumed
     before with the order they were applied to then (null if unknown), so that an id that comes
     again for another order is told apart from a redelivery."""
     cursor.execute(
@@ -47,7 +47,7 @@ def claim(cursor: psycopg.Cursor[Any], topic: str, claims: Sequence[tuple[str, D
         " INSERT INTO bc_ordering.consumed_events (topic, event_id, kafka_partition, kafka_offset, order_id)"
         " SELECT %s, * FROM incoming ON CONFLICT DO NOTHING RETURNING event_id"
         ")"
-        " SELECT event_id, true, NULL::uuid FROM claimed"
+        " SELECT event_id, true AS fresh, NULL::uuid AS order_id FROM claimed"
         " UNION ALL"
         # the statement's snapshot holds the rows consumed before it, not those it claims
         " SELECT e.event_id, false, e.order_id FROM bc_ordering.consumed_events e"
