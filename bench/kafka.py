@@ -145,7 +145,7 @@ def relay_figures(database_url: str, bootstrap: str) -> dict[str, float]:
     then the delay from an event's commit to its acknowledgement, one event every 50 ms."""
     import threading
 
-    from ordering.events.producer import configuration
+    from ordering.published.producer import configuration
     from ordering.usecases.relay_outbox import relay, relay_round
 
     topics = published_topic_environment(f"bench-{uuid.uuid4().hex[:8]}-")

@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 import psycopg
 
-from ordering.events.published import MODELS
+from ordering.published.events import MODELS
 from ordering_local.events import Message, api_gateway_event, message_key, msk_event
 from ordering_local.invoke import invoke
 from ordering_local.template import Function, load

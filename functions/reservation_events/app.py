@@ -9,9 +9,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering.coldstart import imports_done
-from ordering.events.consumer import TopicHandler, consume
-from ordering.events.msk import BatchResponse
-from ordering.events.reservations import RESERVATION_CREATED, RESERVATION_EXPIRED
+from ordering.consumed.consumer import TopicHandler, consume
+from ordering.consumed.msk import BatchResponse
+from ordering.consumed.reservations import RESERVATION_CREATED, RESERVATION_EXPIRED
 from ordering.observability import logger, metrics
 from ordering.store.db import invocation_deadline
 

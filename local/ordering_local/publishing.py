@@ -120,7 +120,7 @@ def events(root: Path, *, follow: bool) -> int:
     import simplejson
 
     from ordering.config import settings
-    from ordering.events.published import MODELS
+    from ordering.published.events import MODELS
     from ordering_local.kafka import ensure_topics, read_from_start
 
     prepare(root)

@@ -85,7 +85,7 @@ def keep_broker(root: Path, pollers: list[Any], topics: list[str]) -> None:
 def start_mappings(functions: list[Function], environments: Any, root: Path) -> list[Any]:
     """A poller per MSK event of the template, each started and at its position before returning."""
     from ordering.config import settings
-    from ordering.events.published import MODELS
+    from ordering.published.events import MODELS
     from ordering_local.kafka import ensure_topics
     from ordering_local.mapping import Poller
 

@@ -48,7 +48,7 @@ def test_every_error_message_of_the_contract_appears() -> None:
 
 
 def test_the_committed_asyncapi_document_is_the_one_the_models_generate() -> None:
-    from ordering.events.published import MODELS
+    from ordering.published.events import MODELS
     from ordering_local.tools import asyncapi
 
     assert (ROOT / "asyncapi.yaml").read_text() == asyncapi.text(), "run `.venv/bin/ordering-local asyncapi`"

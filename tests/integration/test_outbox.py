@@ -43,7 +43,7 @@ class Published:
         return published_topic_environment(self.prefix)
 
     def producer(self) -> Producer:
-        from ordering.events.producer import configuration
+        from ordering.published.producer import configuration
 
         return Producer(configuration())
 
@@ -251,7 +251,7 @@ def test_a_relay_that_dies_between_the_acknowledgement_and_the_mark_publishes_ag
 
     # When a relay publishes its event, the broker acknowledges it, and the relay dies before
     # marking it (its connection gone, so PostgreSQL rolls its transaction back)
-    from ordering.events.published import serialised
+    from ordering.published.events import serialised
     from ordering.store import db, outbox
     from ordering.usecases.relay_outbox import payload
 
@@ -308,7 +308,7 @@ def test_two_relays_at_once_keep_every_orders_events_in_order(service: Service, 
         service.publish("ticket-issued", ticket_issued(order))
 
     # When two relays run at once, each with its own connection and producer
-    from ordering.events.producer import configuration
+    from ordering.published.producer import configuration
 
     RecordingProducer.log = []
     errors: list[BaseException] = []

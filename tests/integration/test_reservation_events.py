@@ -105,7 +105,7 @@ def test_a_record_that_can_never_be_stored_is_set_aside_at_once(
 def test_a_record_the_database_refuses_for_its_value_is_a_dead_letter_not_a_retry(database_url: str) -> None:
     # Given a topic whose records carry a number the consumer hands PostgreSQL as it is, and a
     # batch of a record that PostgreSQL refuses (not a number) between two it takes
-    from ordering.events.consumer import TopicHandler, consume
+    from ordering.consumed.consumer import TopicHandler, consume
     from ordering.store.db import session
 
     def store(batch: Sequence[tuple[Any, str]]) -> None:

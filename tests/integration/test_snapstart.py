@@ -10,7 +10,7 @@ import psycopg
 import snapshot_restore_py
 
 from ordering.cache import reservations as cache
-from ordering.events.producer import producer
+from ordering.published.producer import producer
 from ordering.store import db
 from tests.support import Service, bearer, reservation_created
 

@@ -40,7 +40,7 @@ def forget_what_must_not_be_shared() -> None:
     catalog = loaded.get("ordering.catalog")
     if catalog is not None:  # imported on a miss only
         catalog.forget()
-    kafka = loaded.get("ordering.events.producer")
+    kafka = loaded.get("ordering.published.producer")
     if kafka is not None:  # no API function publishes (the outbox does), but a snapshot must never hold one
         kafka.discard()
 

@@ -14,9 +14,9 @@ from pydantic import BaseModel
 
 def _topics() -> dict[str, tuple[type[BaseModel], str, str, str]]:
     """topic → (model, producer, key, effect), as the consumers read them."""
-    from ordering.events.payments import PaymentFailedEvent, PaymentSucceededEvent
-    from ordering.events.reservations import ReservationCreatedEvent, ReservationExpiredEvent
-    from ordering.events.tickets import TicketIssuedEvent
+    from ordering.consumed.payments import PaymentFailedEvent, PaymentSucceededEvent
+    from ordering.consumed.reservations import ReservationCreatedEvent, ReservationExpiredEvent
+    from ordering.consumed.tickets import TicketIssuedEvent
 
     return {
         "reservation-created": (
@@ -47,7 +47,7 @@ def _topics() -> dict[str, tuple[type[BaseModel], str, str, str]]:
 
 def _published() -> dict[str, tuple[type[BaseModel], str]]:
     """topic → (model, when it is published), as the outbox relay writes them."""
-    from ordering.events.published import OrderCancelled, OrderCheckedOut, OrderFulfilled, OrderPaid
+    from ordering.published.events import OrderCancelled, OrderCheckedOut, OrderFulfilled, OrderPaid
 
     return {
         "order-checked-out": (

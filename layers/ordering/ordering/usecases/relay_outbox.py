@@ -20,9 +20,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
-from ordering.events import producer as producers
-from ordering.events.published import MODELS, OrderEvent, serialised
 from ordering.observability import logger, metrics
+from ordering.published import producer as producers
+from ordering.published.events import MODELS, OrderEvent, serialised
 from ordering.store import outbox
 from ordering.store.db import session
 from ordering.usecases.clock import utc_now

@@ -10,12 +10,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from ordering.consumed.consumer import TopicHandler
+from ordering.consumed.schema import parse_model
 from ordering.domain.batch import Consumed
 from ordering.domain.identity import secret_hash
 from ordering.domain.lifecycle import ReservationExpired
 from ordering.domain.reservation import EXPIRED, Reservation
-from ordering.events.consumer import TopicHandler
-from ordering.events.schema import parse_model
 from ordering.store.ledger import Delivery
 from ordering.usecases.apply_lifecycle import apply_lifecycle
 from ordering.usecases.clock import utc_now

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-from ordering.events.consumer import UnprocessableRecord
+from ordering.consumed.consumer import UnprocessableRecord
 from ordering.http import jsonio
 
 

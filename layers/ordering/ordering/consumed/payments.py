@@ -9,10 +9,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from ordering.consumed.consumer import TopicHandler
+from ordering.consumed.schema import parse_model
 from ordering.domain.batch import Consumed
 from ordering.domain.lifecycle import PaymentFailed, PaymentSucceeded
-from ordering.events.consumer import TopicHandler
-from ordering.events.schema import parse_model
 from ordering.store.ledger import Delivery
 from ordering.usecases.apply_lifecycle import apply_lifecycle
 

@@ -21,8 +21,8 @@ import psycopg
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ordering.config import settings
+from ordering.consumed.msk import BatchResponse, KafkaRecord, batch_item_failure, records
 from ordering.domain.errors import ServiceUnavailable
-from ordering.events.msk import BatchResponse, KafkaRecord, batch_item_failure, records
 from ordering.observability import logger, metrics
 from ordering.store.ledger import DeadLetter, Delivery
 from ordering.usecases.dead_letters import keep_dead_letters
