@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ordering.config import ConfigurationError, settings
+from ordering.secrets import secret_string
 
 PREFIX = "hmac-sha256:"
 # the fields of the platform's payloads that may carry a bearer secret (a guest token or an
@@ -29,8 +30,6 @@ def _key() -> bytes:
     if config.redaction_secret is not None:
         return config.redaction_secret.encode()
     if config.redaction_secret_arn is not None:
-        from ordering.secrets import secret_string
-
         return secret_string(config.redaction_secret_arn).encode()
     raise ConfigurationError("REDACTION_SECRET or REDACTION_SECRET_ARN must be set")
 

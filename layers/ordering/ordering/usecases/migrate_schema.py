@@ -7,6 +7,7 @@ import time
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
 from ordering.observability import logger
+from ordering.secrets import secret_json
 from ordering.store.db import invocation_ends, session
 from ordering.store.migrate import migrate
 
@@ -20,8 +21,6 @@ def migrate_schema() -> list[str]:
     config = settings()
     service_role = None
     if config.service_database_secret_arn is not None:
-        from ordering.secrets import secret_json
-
         secret = secret_json(config.service_database_secret_arn)
         service_role = (str(secret["username"]), str(secret["password"]))
     pause = FIRST_PAUSE_S
