@@ -16,7 +16,7 @@ from ordering.domain.identity import ANONYMOUS, GUEST, Caller
 from ordering.domain.order import Order, OrderItem, OrderState
 from ordering.domain.reservation import Reservation
 from ordering.domain.rules import SeatHolder
-from ordering.store.reservations import reservation_from_row
+from ordering.store.reservations import reading
 
 # The columns of an order, then of an item, as every statement here returns an order: one row
 # per item (or one row with null item columns when empty), and the concert of each item where
@@ -267,7 +267,7 @@ def order_with_reservations(
     connection: psycopg.Connection[Any], order_id: UUID
 ) -> tuple[Order | None, list[Reservation | None]]:
     """An order and the reservations of its items: what decides a refused checkout."""
-    with connection.cursor() as order_cursor, connection.cursor() as reservations:
+    with connection.cursor() as order_cursor, reading(connection) as reservations:
         with connection.pipeline():
             order_cursor.execute(_ORDER_BY_ID, (order_id,))
             reservations.execute(
@@ -277,7 +277,7 @@ def order_with_reservations(
                 (order_id,),
             )
         order = order_from_rows(order_cursor.fetchall())
-        found = [reservation_from_row(row) for row in reservations.fetchall()]
+        found = list(reservations.fetchall())
     missing: list[Reservation | None] = [None] * (len(order.items) - len(found)) if order else []
     return order, [*found, *missing]
 
