@@ -11,6 +11,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, class_row, dict_row
 
 from ordering.domain.identity import ANONYMOUS, GUEST, Caller
 from ordering.domain.order import Order, OrderItem, OrderState
@@ -20,7 +21,7 @@ from ordering.store.reservations import reading
 
 # The columns of an order, then of an item, as every statement here returns an order: one row
 # per item (or one row with null item columns when empty), and the concert of each item where
-# it is known (its own, or its reservation's), in the positions order_from_rows reads.
+# it is known (its own, or its reservation's), by the names order_from_rows reads.
 _ORDER_COLUMNS = (
     "id",
     "owner_key",
@@ -32,8 +33,7 @@ _ORDER_COLUMNS = (
     "paid_at",
     "origin",
 )
-_ITEM_COLUMNS = "i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
-_ITEM_AT = len(_ORDER_COLUMNS)
+_ITEM_COLUMNS = "i.id AS item_id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
 
 
 def _order_columns(alias: str) -> str:
@@ -41,7 +41,8 @@ def _order_columns(alias: str) -> str:
 
 
 _ORDER_ROWS = (
-    f"SELECT {_order_columns('o')}, {_ITEM_COLUMNS}, coalesce(i.concert_event_id, r.concert_event_id)"
+    f"SELECT {_order_columns('o')}, {_ITEM_COLUMNS},"
+    " coalesce(i.concert_event_id, r.concert_event_id) AS concert_event_id"
     " FROM bc_ordering.orders o LEFT JOIN bc_ordering.order_items i ON i.order_id = o.id"
     " LEFT JOIN bc_ordering.reservations r ON r.id = i.reservation_id"
 )
@@ -52,33 +53,37 @@ _ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
 _CHANGED_ORDER = _order_columns("m")
 
 
-def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
+def _rows(connection: psycopg.Connection[Any], statement: str, params: Sequence[Any] | dict[str, Any]) -> list[DictRow]:
+    return connection.cursor(row_factory=dict_row).execute(statement, params).fetchall()
+
+
+def order_from_rows(rows: Sequence[DictRow]) -> Order | None:
     if not rows:
         return None
-    first, at = rows[0], _ITEM_AT
+    first = rows[0]
     items = tuple(
         OrderItem(
-            id=row[at],
-            seat_id=row[at + 1],
-            price=row[at + 2],
-            reservation_id=row[at + 3],
-            seat_number=row[at + 4],
-            section=row[at + 5],
-            concert_event_id=row[at + 6] if len(row) > at + 6 else None,
+            id=row["item_id"],
+            seat_id=row["seat_id"],
+            price=row["price"],
+            reservation_id=row["reservation_id"],
+            seat_number=row["seat_number"],
+            section=row["section"],
+            concert_event_id=row.get("concert_event_id"),
         )
         for row in rows
-        if row[at] is not None
+        if row["item_id"] is not None
     )
     return Order(
-        id=first[0],
-        owner_key=first[1],
-        user_id=first[2],
-        customer_email=first[3],
-        state=OrderState(first[4]),
-        total_amount=first[5],
-        created_at=first[6],
-        paid_at=first[7],
-        origin=first[8],
+        id=first["id"],
+        owner_key=first["owner_key"],
+        user_id=first["user_id"],
+        customer_email=first["customer_email"],
+        state=OrderState(first["state"]),
+        total_amount=first["total_amount"],
+        created_at=first["created_at"],
+        paid_at=first["paid_at"],
+        origin=first["origin"],
         items=items,
     )
 
@@ -95,7 +100,7 @@ def _owner_columns(caller: Caller) -> dict[str, Any]:
 
 
 def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
-    return order_from_rows(connection.execute(_ORDER_BY_ID, (order_id,)).fetchall())
+    return order_from_rows(_rows(connection, _ORDER_BY_ID, (order_id,)))
 
 
 # Creates the caller's draft or locks the existing one (at most one per owner, by index),
@@ -163,15 +168,15 @@ class SeatTaken(Exception):
     """The seat is in a non-cancelled order already (the unique index said so)."""
 
 
-def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[Any]:
+def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[DictRow]:
     """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already.
     Inside a transaction (an Idempotency-Key's), under a savepoint, so that the refusal leaves the
     transaction usable for the diagnosis that follows."""
     try:
         if connection.info.transaction_status == TransactionStatus.INTRANS:
             with connection.transaction():
-                return connection.execute(statement, params).fetchall()
-        return connection.execute(statement, params).fetchall()
+                return _rows(connection, statement, params)
+        return _rows(connection, statement, params)
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
             raise SeatTaken() from exc
@@ -213,24 +218,24 @@ def seat_holder_and_cart_size(
     connection: psycopg.Connection[Any], caller: Caller, seat_id: UUID
 ) -> tuple[SeatHolder | None, int]:
     """What decides a refused add-to-cart: who holds the seat, and how full the caller's cart is."""
-    row = connection.execute(
+    [row] = _rows(
+        connection,
         """
         SELECT o.id, o.owner_key, o.state, o.origin,
                (SELECT item_count FROM bc_ordering.orders d
-                 WHERE d.state = 'draft' AND d.owner_key = %(owner_key)s)
+                 WHERE d.state = 'draft' AND d.owner_key = %(owner_key)s) AS cart_size
         FROM (SELECT 1) AS one
         LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_live
         LEFT JOIN bc_ordering.orders o ON o.id = i.order_id
         """,
         {"owner_key": caller.owner_key, "seat_id": seat_id},
-    ).fetchone()
-    assert row is not None  # the query always returns its one row
+    )  # the query always returns its one row
     holder = (
-        SeatHolder(order_id=row[0], owner_key=row[1], state=OrderState(row[2]), origin=row[3])
-        if row[0] is not None
+        SeatHolder(order_id=row["id"], owner_key=row["owner_key"], state=OrderState(row["state"]), origin=row["origin"])
+        if row["id"] is not None
         else None
     )
-    return holder, row[4] or 0
+    return holder, row["cart_size"] or 0
 
 
 # Moves the order to pending when every guard of checkout holds, and returns it with its
@@ -259,15 +264,14 @@ ORDER BY i.created_at, i.id
 def checkout(connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime) -> Order | None:
     """The order moved to pending, or None when a guard refused (see order_with_reservations)."""
     params = {"order_id": order_id, "owner_key": caller.owner_key, "now": now}
-    rows = connection.execute(_CHECKOUT, params).fetchall()
-    return _consistent(order_from_rows(rows), connection)
+    return _consistent(order_from_rows(_rows(connection, _CHECKOUT, params)), connection)
 
 
 def order_with_reservations(
     connection: psycopg.Connection[Any], order_id: UUID
 ) -> tuple[Order | None, list[Reservation | None]]:
     """An order and the reservations of its items: what decides a refused checkout."""
-    with connection.cursor() as order_cursor, reading(connection) as reservations:
+    with connection.cursor(row_factory=dict_row) as order_cursor, reading(connection) as reservations:
         with connection.pipeline():
             order_cursor.execute(_ORDER_BY_ID, (order_id,))
             reservations.execute(
@@ -316,7 +320,7 @@ def cancel(
         "reason": "service" if by_service else "customer",
         "now": now,
     }
-    return order_from_rows(connection.execute(_CANCEL, params).fetchall())
+    return order_from_rows(_rows(connection, _CANCEL, params))
 
 
 # A waitlist order: placed directly in pending for one seat, with no reservation; checked out
@@ -386,24 +390,29 @@ def place_waitlist_order(
         "now": now,
     }
     rows = _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)
-    return rows[0][0] if rows else None  # the item is inserted whenever its order is
+    return rows[0]["order_id"] if rows else None  # the item is inserted whenever its order is
 
 
 def live_holder(connection: psycopg.Connection[Any], seat_id: UUID) -> WaitlistHolder | None:
-    row = connection.execute(
-        "SELECT o.id, o.owner_key, o.origin FROM bc_ordering.order_items i"
-        " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.seat_id = %s AND i.order_live",
-        (seat_id,),
-    ).fetchone()
-    return WaitlistHolder(row[0], row[1], row[2]) if row else None
+    return (
+        connection.cursor(row_factory=class_row(WaitlistHolder))
+        .execute(
+            "SELECT o.id AS order_id, o.owner_key, o.origin FROM bc_ordering.order_items i"
+            " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.seat_id = %s AND i.order_live",
+            (seat_id,),
+        )
+        .fetchone()
+    )
 
 
 def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | None:
     """The owner's cart (its one draft order), with its items."""
     return order_from_rows(
-        connection.execute(
-            _ORDER_ROWS + " WHERE o.owner_key = %s AND o.state = 'draft' ORDER BY i.created_at, i.id", (owner_key,)
-        ).fetchall()
+        _rows(
+            connection,
+            _ORDER_ROWS + " WHERE o.owner_key = %s AND o.state = 'draft' ORDER BY i.created_at, i.id",
+            (owner_key,),
+        )
     )
 
 
@@ -433,14 +442,14 @@ ORDER BY i.created_at, i.id
 def remove_item(connection: psycopg.Connection[Any], *, owner_key: str, seat_id: UUID, now: datetime) -> Order | None:
     """The cart without the seat, or None when the seat is not in the owner's cart."""
     params = {"owner_key": owner_key, "seat_id": seat_id, "now": now}
-    return order_from_rows(connection.execute(_REMOVE_ITEM, params).fetchall())
+    return order_from_rows(_rows(connection, _REMOVE_ITEM, params))
 
 
-def orders_from_rows(rows: Sequence[Sequence[Any]]) -> list[Order]:
+def orders_from_rows(rows: Sequence[DictRow]) -> list[Order]:
     """Orders of rows as _ORDER_ROWS returns them, one order's rows together, in their order."""
-    grouped: dict[UUID, list[Sequence[Any]]] = {}
+    grouped: dict[UUID, list[DictRow]] = {}
     for row in rows:
-        grouped.setdefault(row[0], []).append(row)
+        grouped.setdefault(row["id"], []).append(row)
     return [order for group in grouped.values() if (order := order_from_rows(group)) is not None]
 
 
@@ -472,4 +481,4 @@ def page_of(
         "after_id": after[1] if after else None,
         "limit": limit,
     }
-    return orders_from_rows(connection.execute(_PAGE, params).fetchall())
+    return orders_from_rows(_rows(connection, _PAGE, params))
