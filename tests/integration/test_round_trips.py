@@ -12,7 +12,7 @@ import pytest
 from bench.proxy import DelayProxy
 from bench.setup import Stores
 from ordering.domain.identity import secret_hash
-from tests.support import Service, bearer, reservation_created
+from tests.support import Reply, Service, bearer, reservation_created
 
 ONE_WAY_S = 0.002  # long enough for the proxy to tell one round trip from the next
 
@@ -86,3 +86,29 @@ def test_add_to_cart_with_prices_verified_costs_one_round_trip_when_the_price_is
     # Then it is in the cart, for one round trip, the price read with the reservation
     assert reply[0].status == 200, reply[0].body
     assert trips == 1
+
+
+def test_checkout_cancel_and_get_order_cost_one_round_trip_refused_or_not(
+    service: Service, counted: DelayProxy
+) -> None:
+    # Given a cart, and a warm execution environment
+    cart = service.cart()
+    assert service.get("/cart", bearer()).status == 200
+    path = f"/orders/{cart['id']}"
+    # When it is checked out, by another and by its owner, then again; read; cancelled by another,
+    # by its owner, then again
+    calls: list[tuple[Callable[[], Reply], int]] = [
+        (lambda: service.checkout(cart["id"], who="someone-else"), 401),
+        (lambda: service.checkout(cart["id"]), 200),
+        (lambda: service.checkout(cart["id"]), 400),
+        (lambda: service.get(path, bearer()), 200),
+        (lambda: service.patch(f"{path}/cancel", None, bearer("someone-else")), 404),
+        (lambda: service.patch(f"{path}/cancel", None, bearer()), 200),
+        (lambda: service.patch(f"{path}/cancel", None, bearer()), 200),
+    ]
+    for call, status in calls:
+        before = counted.round_trips
+        reply = call()
+        # Then each is answered as the contract says, in one round trip: a refusal is told by the
+        # statement that refused
+        assert (reply.status, counted.round_trips - before) == (status, 1), reply.body

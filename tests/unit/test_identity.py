@@ -3,23 +3,19 @@ and the owner namespaces that keep one kind of caller from another's orders."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 
 import pytest
 
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.identity import Caller
-from ordering.domain.order import CART, WAITLIST, Order, OrderState
-from ordering.domain.rules import SeatHolder, check_cancel
+from ordering.domain.order import CART, WAITLIST, OrderState
+from ordering.domain.rules import SeatHolder
 from ordering.http.identity import identify
 from tests.support import bearer
-
-NOW = dt.datetime(2026, 2, 24, 15, 15, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -73,26 +69,6 @@ def test_the_same_string_is_a_different_owner_for_each_kind() -> None:
     assert "x" not in (Caller(guest_token="x").owner_key or "").split(":")[1]
     # a reservation's customer id is one string: every kind matches it by its own credential
     assert Caller(user_id="x").customer_hash == Caller(anonymous_id="x").customer_hash
-
-
-def _order(owner_key: str, state: str) -> Order:
-    return Order(uuid.uuid4(), owner_key, None, None, OrderState(state), Decimal("50.00"), NOW, None)
-
-
-def test_the_owner_or_a_platform_service_cancels_a_draft_or_pending_order() -> None:
-    ana = Caller(user_id="ana")
-    assert check_cancel(ana, _order("user:ana", "pending"), by_service=False) is True
-    assert check_cancel(ana, _order("user:ana", "draft"), by_service=False) is True
-    assert check_cancel(Caller(internal=True), _order("user:bob", "draft"), by_service=True) is True
-    # a cancelled order is a no-op, so that a retry succeeds
-    assert check_cancel(ana, _order("user:ana", "cancelled"), by_service=False) is False
-    assert _refused(lambda: check_cancel(ana, _order("user:ana", "paid"), by_service=False)) == (
-        409, "Order cannot be cancelled in state 'paid'",
-    )  # fmt: skip
-    assert _refused(lambda: check_cancel(ana, _order("user:bob", "draft"), by_service=False)) == (
-        404, "Order not found",
-    )  # fmt: skip
-    assert _refused(lambda: check_cancel(ana, None, by_service=True))[0] == 404
 
 
 def test_a_wrong_environment_is_refused_naming_the_variable() -> None:

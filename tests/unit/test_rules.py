@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from ordering.domain import errors
 from ordering.domain.identity import Caller, secret_hash
-from ordering.domain.order import Order, OrderItem, OrderState, can_transition
+from ordering.domain.order import OrderState, can_transition
 from ordering.domain.reservation import Reservation
-from ordering.domain.rules import SeatHolder, check_checkout, check_placement, check_price, check_reservation
+from ordering.domain.rules import (
+    CancelGuards,
+    CheckoutGuards,
+    SeatHolder,
+    check_placement,
+    check_price,
+    check_reservation,
+)
 
 NOW = dt.datetime(2026, 2, 24, 15, 15, tzinfo=dt.UTC)
 SEAT = uuid.uuid4()
@@ -89,13 +97,40 @@ def test_the_seat_in_my_draft_is_already_in_the_cart_and_in_any_other_order_a_co
         check_placement(ANA, None, 10, 10)
 
 
-def test_checkout_checks_in_the_contracts_order() -> None:
-    item = OrderItem(uuid.uuid4(), SEAT, Decimal("50.00"), uuid.uuid4(), None, None)
-    order = Order(uuid.uuid4(), "user:ana", "ana", None, OrderState.DRAFT, Decimal("50.00"), NOW, None, (item,))
-    with pytest.raises(errors.OrderNotFound):
-        check_checkout(ANA, None, [], NOW)
-    with pytest.raises(errors.Unauthorized):
-        check_checkout(Caller(user_id="bob"), order, [_reservation()], NOW)
-    with pytest.raises(errors.ReservationExpired):
-        check_checkout(ANA, order, [_reservation(status="expired")], NOW)
-    check_checkout(ANA, order, [_reservation()], NOW)
+def _refused(guards: CheckoutGuards | CancelGuards) -> tuple[int, str] | None:
+    refusal = guards.refusal()
+    return (refusal.status, refusal.message) if refusal is not None else None
+
+
+def test_checkout_reports_the_first_guard_that_did_not_hold_in_the_contracts_order() -> None:
+    # Given the guards of a checkout, every one held
+    guards = CheckoutGuards(found=True, owned=True, is_draft=True, has_items=True, reservations_live=True)
+    assert _refused(guards) is None
+    # When they fail one after another, from the last to the first
+    # Then each time the first that failed is reported, whatever fails after it
+    for failed, refusal in [
+        ("reservations_live", (400, "Reservation has expired")),
+        ("has_items", (400, "Order is empty")),
+        ("is_draft", (400, "Order is not in draft state")),
+        ("owned", (401, "Unauthorized")),
+        ("found", (404, "Order not found")),
+    ]:
+        guards = replace(guards, **{failed: False})
+        assert _refused(guards) == refusal
+
+
+def test_cancel_answers_a_cancelled_order_as_it_is_and_anothers_as_none() -> None:
+    # Given the guards of a cancel of the caller's pending order
+    mine = CancelGuards(found=True, owned=True, cancellable=True, state_found="pending")
+    # Then it is cancelled, and one cancelled already is no refusal either (a retry succeeds)
+    assert _refused(mine) is None
+    assert _refused(replace(mine, cancellable=False, state_found="cancelled")) is None
+    # When it is paid, Then the state is named; when it is another's or none, Then it is not found
+    assert _refused(replace(mine, cancellable=False, state_found="paid")) == (
+        409, "Order cannot be cancelled in state 'paid'",
+    )  # fmt: skip
+    assert _refused(replace(mine, owned=False)) == (404, "Order not found")
+    assert _refused(CancelGuards(found=False, owned=False, cancellable=False, state_found="")) == (
+        404,
+        "Order not found",
+    )

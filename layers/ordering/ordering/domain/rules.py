@@ -1,22 +1,53 @@
-"""The checks of add-to-cart and checkout, in the contract's order: the first failing one wins.
+"""The checks of add-to-cart, checkout and cancel, in the contract's order: the first failing one wins.
 
-Each function takes what the use case read and raises the error the client must see.
+A statement that changes an order checks its guards where the data is (store/orders.py) and
+reports, in the same round trip, which of them held; the classes here name those guards and say
+which error the first that did not hold is. Add-to-cart checks the reservation it has (the
+cache's copy) by the same classes before it writes, so that a stale one costs no round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
+from typing import Protocol
 from uuid import UUID
 
 from ordering.domain import errors
+from ordering.domain.errors import OrderingError
 from ordering.domain.identity import Caller
 from ordering.domain.order import CART, Order, OrderState
 from ordering.domain.reservation import EXPIRED, Reservation
 
 CENTS = Decimal("0.01")
+
+
+def _first_refused(guards: Iterable[tuple[bool, Callable[[], OrderingError]]]) -> OrderingError | None:
+    """The error of the first guard that did not hold, or None when every one held."""
+    return next((error() for held, error in guards if not held), None)
+
+
+class Guards(Protocol):
+    def refusal(self) -> OrderingError | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded[G: Guards]:
+    """What a guarded statement did: which of its guards held, and the order as it left it."""
+
+    guards: G
+    order: Order | None
+
+    def answer(self) -> Order:
+        """The order, or the contract's error for the first guard that did not hold."""
+        refused = self.guards.refusal()
+        if refused is not None:
+            raise refused
+        assert self.order is not None  # every guard held: the statement returned the order
+        return self.order
 
 
 def require_reservation_id(caller: Caller, reservation_id: UUID | None) -> None:
@@ -93,20 +124,49 @@ def check_placement(caller: Caller, seat_holder: SeatHolder | None, draft_item_c
         raise errors.OrderFull(max_seats)
 
 
-def check_checkout(
-    caller: Caller, order: Order | None, reservations: Iterable[Reservation | None], now: datetime
-) -> None:
-    """The checks of POST /orders/checkout; `reservations` are those of the order's items."""
-    if order is None:
-        raise errors.OrderNotFound()
-    if not caller.owns(order):
-        raise errors.Unauthorized()
-    if order.state != OrderState.DRAFT:
-        raise errors.OrderNotDraft()
-    if not order.items:
-        raise errors.OrderEmpty()
-    if any(reservation is None or not reservation.is_live(now) for reservation in reservations):
-        raise errors.ReservationExpired()
+@dataclass(frozen=True, slots=True)
+class CheckoutGuards:
+    """Which of checkout's guards held, as the statement that moves the order saw it."""
+
+    found: bool
+    owned: bool
+    is_draft: bool
+    has_items: bool
+    reservations_live: bool  # every item's reservation is active and not past its expiry
+
+    def refusal(self) -> OrderingError | None:
+        return _first_refused(
+            (
+                (self.found, errors.OrderNotFound),
+                (self.owned, errors.Unauthorized),
+                (self.is_draft, errors.OrderNotDraft),
+                (self.has_items, errors.OrderEmpty),
+                (self.reservations_live, errors.ReservationExpired),
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CancelGuards:
+    """Which of cancel's guards held, as the statement that cancels the order saw it."""
+
+    found: bool
+    owned: bool  # by the caller, or cancelled by a platform service (the internal API)
+    cancellable: bool
+    state_found: str  # "" when not found
+
+    def refusal(self) -> OrderingError | None:
+        return _first_refused(
+            (
+                (self.found, errors.OrderNotFound),
+                (self.owned, errors.OrderNotFound),  # another's order is not found, as none
+                # cancelling a cancelled order changes nothing, so that a retry succeeds
+                (
+                    self.cancellable or self.state_found == OrderState.CANCELLED,
+                    partial(errors.OrderNotCancellable, self.state_found),
+                ),
+            )
+        )
 
 
 def is_platform_service(caller: Caller, service_roles: frozenset[str]) -> bool:
@@ -122,18 +182,3 @@ def require_platform_service(caller: Caller, service_roles: frozenset[str]) -> N
 def can_read(caller: Caller, order: Order, service_roles: frozenset[str]) -> bool:
     """Owners and platform services read an order; anyone else is told it does not exist."""
     return is_platform_service(caller, service_roles) or caller.owns(order)
-
-
-CANCELLABLE = frozenset({OrderState.DRAFT, OrderState.PENDING})
-
-
-def check_cancel(caller: Caller, order: Order | None, *, by_service: bool) -> bool:
-    """The checks of PATCH /orders/{orderId}/cancel; True when the order is to be cancelled,
-    False when it is cancelled already (a no-op, so that a retry succeeds)."""
-    if order is None or not (by_service or caller.owns(order)):
-        raise errors.OrderNotFound()
-    if order.state == OrderState.CANCELLED:
-        return False
-    if order.state not in CANCELLABLE:
-        raise errors.OrderNotCancellable(order.state)
-    return True

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
@@ -16,8 +16,10 @@ from psycopg.rows import DictRow, class_row, dict_row
 from ordering.domain.identity import ANONYMOUS, GUEST, Caller
 from ordering.domain.order import Order, OrderItem, OrderState
 from ordering.domain.reservation import Reservation
-from ordering.domain.rules import SeatHolder
-from ordering.store.reservations import reading
+from ordering.domain.rules import CancelGuards, CheckoutGuards, Guarded, SeatHolder
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # The columns of an order, then of an item, as every statement here returns an order: one row
 # per item (or one row with null item columns when empty), and the concert of each item where
@@ -36,8 +38,9 @@ _ORDER_COLUMNS = (
 _ITEM_COLUMNS = "i.id AS item_id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
 
 
-def _order_columns(alias: str) -> str:
-    return ", ".join(f"{alias}.{column}" for column in _ORDER_COLUMNS)
+def _order_columns(alias: str, **instead: str) -> str:
+    """The order's columns as `alias` has them, but those named in `instead`, each an expression."""
+    return ", ".join(f"{instead[c]} AS {c}" if c in instead else f"{alias}.{c}" for c in _ORDER_COLUMNS)
 
 
 _ORDER_ROWS = (
@@ -58,7 +61,9 @@ def _rows(connection: psycopg.Connection[Any], statement: str, params: Sequence[
 
 
 def order_from_rows(rows: Sequence[DictRow]) -> Order | None:
-    if not rows:
+    """The order of the rows, None when there are none or their order columns are null (a guarded
+    statement that changed nothing)."""
+    if not rows or rows[0]["id"] is None:
         return None
     first = rows[0]
     items = tuple(
@@ -86,6 +91,16 @@ def order_from_rows(rows: Sequence[DictRow]) -> Order | None:
         origin=first["origin"],
         items=items,
     )
+
+
+def _guards[G: DataclassInstance](kind: type[G], row: DictRow) -> G:
+    """The guards a statement reported, in the columns named as `kind`'s fields."""
+    return kind(**{field.name: row[field.name] for field in fields(kind)})
+
+
+# Whether the caller owns the order `o`: a cart by its one identity, a waitlist order by its email
+# (identity.Caller.owns); false for a caller with neither.
+_OWNED = "(o.owner_key = CASE o.origin WHEN 'waitlist' THEN %(email_owner_key)s ELSE %(owner_key)s END) IS TRUE"
 
 
 def _owner_columns(caller: Caller) -> dict[str, Any]:
@@ -238,80 +253,91 @@ def seat_holder_and_cart_size(
     return holder, row["cart_size"] or 0
 
 
-# Moves the order to pending when every guard of checkout holds, and returns it with its
-# items; the row lock makes a second, concurrent checkout of the same order find it pending.
-# Its event goes to the outbox in the same statement: published if and only if it committed.
+# Moves the order to pending when every guard of checkout holds, and returns which held
+# (rules.CheckoutGuards) with the order it moved and its items. Its event goes to the outbox in the
+# same statement: published if and only if it committed.
+# The order is locked first and the flags computed from the version locked: under READ COMMITTED
+# a lock that waited for a concurrent change (a second checkout, an add, a cancel) reads the
+# newest committed version, and nothing changes it before this statement commits, so the UPDATE
+# acts on exactly what the flags describe (the second of two checkouts finds it pending). Its
+# reservations are read as of the statement's start, as the guard always read them.
 _CHECKOUT = f"""
-WITH moved AS (
+WITH target AS (
+    SELECT o.id, {_OWNED} AS owned, o.state = 'draft' AS is_draft, o.item_count > 0 AS has_items,
+           NOT EXISTS (
+               SELECT 1 FROM bc_ordering.order_items i
+               JOIN bc_ordering.reservations r ON r.id = i.reservation_id
+               WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s)) AS reservations_live
+    FROM bc_ordering.orders o WHERE o.id = %(order_id)s
+    FOR UPDATE
+), moved AS (
     UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s, version = o.version + 1
-    WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
-      AND o.owner_key = %(owner_key)s
-      AND NOT EXISTS (
-          SELECT 1 FROM bc_ordering.order_items i
-          JOIN bc_ordering.reservations r ON r.id = i.reservation_id
-          WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
+    FROM target t WHERE o.id = t.id AND t.owned AND t.is_draft AND t.has_items AND t.reservations_live
     RETURNING {_RETURNED_ORDER}, o.version
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
     SELECT id, version, 'order-checked-out', state, total_amount, %(now)s FROM moved
 )
-SELECT {_CHANGED_ORDER}, {_ITEM_COLUMNS}
-FROM moved m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
+-- one row at least, with the flags (an order not found holds none)
+SELECT t.id IS NOT NULL AS found, t.owned IS TRUE AS owned, t.is_draft IS TRUE AS is_draft,
+       t.has_items IS TRUE AS has_items, t.reservations_live IS TRUE AS reservations_live,
+       {_CHANGED_ORDER}, {_ITEM_COLUMNS}
+FROM (SELECT 1) AS one LEFT JOIN target t ON true LEFT JOIN moved m ON true
+LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
 ORDER BY i.created_at, i.id
 """
 
 
-def checkout(connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime) -> Order | None:
-    """The order moved to pending, or None when a guard refused (see order_with_reservations)."""
-    params = {"order_id": order_id, "owner_key": caller.owner_key, "now": now}
-    return _consistent(order_from_rows(_rows(connection, _CHECKOUT, params)), connection)
+def checkout(
+    connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime
+) -> Guarded[CheckoutGuards]:
+    """Checkout's guards as the statement saw them, and the order it moved to pending (if it did)."""
+    params = {
+        "order_id": order_id,
+        "owner_key": caller.owner_key,
+        "email_owner_key": caller.email_owner_key,
+        "now": now,
+    }
+    rows = _rows(connection, _CHECKOUT, params)
+    return Guarded(_guards(CheckoutGuards, rows[0]), _consistent(order_from_rows(rows), connection))
 
 
-def order_with_reservations(
-    connection: psycopg.Connection[Any], order_id: UUID
-) -> tuple[Order | None, list[Reservation | None]]:
-    """An order and the reservations of its items: what decides a refused checkout."""
-    with connection.cursor(row_factory=dict_row) as order_cursor, reading(connection) as reservations:
-        with connection.pipeline():
-            order_cursor.execute(_ORDER_BY_ID, (order_id,))
-            reservations.execute(
-                "SELECT r.id, r.seat_id, r.customer_hash, r.seat_number, r.section, r.base_price, r.status,"
-                " r.created_at, r.expires_at FROM bc_ordering.order_items i"
-                " JOIN bc_ordering.reservations r ON r.id = i.reservation_id WHERE i.order_id = %s",
-                (order_id,),
-            )
-        order = order_from_rows(order_cursor.fetchall())
-        found = list(reservations.fetchall())
-    missing: list[Reservation | None] = [None] * (len(order.items) - len(found)) if order else []
-    return order, [*found, *missing]
-
-
-# Cancels the order when it is draft or pending and the caller may cancel it, and returns it
-# with its items; its items' `order_live` follows by the foreign key, which frees its seats.
+# Cancels the order when it is draft or pending and the caller may cancel it, and returns which
+# guards held (rules.CancelGuards) with the order as the statement left it, cancelled now or as it
+# was, and its items: an order cancelled already is answered as it is. Its items' `order_live`
+# follows by the foreign key, which frees its seats. Locked first, for the reason _CHECKOUT gives;
+# the order's columns are the locked version's (a read of the table would see the statement's
+# snapshot, older after a wait).
 _CANCEL = f"""
-WITH cancelled AS (
+WITH target AS (
+    SELECT {_order_columns("o")}, %(by_service)s OR {_OWNED} AS owned,
+           o.state IN ('draft', 'pending') AS cancellable
+    FROM bc_ordering.orders o WHERE o.id = %(order_id)s
+    FOR UPDATE
+), cancelled AS (
     UPDATE bc_ordering.orders o
     SET state = 'cancelled', cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
         version = o.version + 1
-    WHERE o.id = %(order_id)s AND o.state IN ('draft', 'pending')
-      -- the owner: a cart's by its one identity, a waitlist order's by its email (identity.Caller.owns)
-      AND (%(by_service)s
-           OR o.owner_key = CASE o.origin WHEN 'waitlist' THEN %(email_owner_key)s ELSE %(owner_key)s END)
-    RETURNING {_RETURNED_ORDER}, o.version
+    FROM target t WHERE o.id = t.id AND t.owned AND t.cancellable
+    RETURNING o.id, o.version, o.state, o.total_amount
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, reason, occurred_at)
     SELECT id, version, 'order-cancelled', state, total_amount, %(reason)s, %(now)s FROM cancelled
 )
-SELECT {_CHANGED_ORDER}, {_ITEM_COLUMNS}
-FROM cancelled m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
+-- one row at least, with the flags (an order not found holds none)
+SELECT t.id IS NOT NULL AS found, t.owned IS TRUE AS owned, t.cancellable IS TRUE AS cancellable,
+       coalesce(t.state, '') AS state_found,
+       {_order_columns("t", state="coalesce(m.state, t.state)")}, {_ITEM_COLUMNS}
+FROM (SELECT 1) AS one LEFT JOIN target t ON true LEFT JOIN cancelled m ON true
+LEFT JOIN bc_ordering.order_items i ON i.order_id = t.id
 ORDER BY i.created_at, i.id
 """
 
 
 def cancel(
     connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, by_service: bool, now: datetime
-) -> Order | None:
-    """The order cancelled now, or None when a guard refused (read it to say why)."""
+) -> Guarded[CancelGuards]:
+    """Cancel's guards as the statement saw them, and the order as it left it."""
     params = {
         "order_id": order_id,
         "owner_key": caller.owner_key,
@@ -320,7 +346,8 @@ def cancel(
         "reason": "service" if by_service else "customer",
         "now": now,
     }
-    return order_from_rows(_rows(connection, _CANCEL, params))
+    rows = _rows(connection, _CANCEL, params)
+    return Guarded(_guards(CancelGuards, rows[0]), order_from_rows(rows))
 
 
 # A waitlist order: placed directly in pending for one seat, with no reservation; checked out
