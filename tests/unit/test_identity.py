@@ -4,16 +4,15 @@ and the owner namespaces that keep one kind of caller from another's orders."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.identity import Caller
-from ordering.domain.order import CART, WAITLIST, OrderState
-from ordering.domain.rules import SeatHolder
+from ordering.domain.order import CART, WAITLIST
 from ordering.http.identity import identify
 from tests.support import bearer
 
@@ -90,12 +89,17 @@ def test_a_wrong_environment_is_refused_naming_the_variable() -> None:
     assert read.service_roles == frozenset({"a", "b"})
 
 
+@dataclass(frozen=True)
+class _Owned:
+    owner_key: str
+    origin: str
+
+
 def test_a_waitlist_order_is_owned_by_its_email_in_any_case_and_by_nothing_else() -> None:
     # Given a waitlist order of ana@example.com and a cart of the guest token "ana@example.com"
     email_key = Caller(guest_token="ana@example.com").owner_key
     assert email_key is not None
-    waitlist = SeatHolder(order_id=uuid.uuid4(), owner_key=email_key, state=OrderState.PENDING, origin=WAITLIST)
-    cart = SeatHolder(order_id=uuid.uuid4(), owner_key=email_key, state=OrderState.DRAFT, origin=CART)
+    waitlist, cart = _Owned(email_key, WAITLIST), _Owned(email_key, CART)
     # Then the email in other letters owns the waitlist order, not the cart; no other identity owns it
     assert Caller(guest_token="ANA@Example.com").owns(waitlist)
     assert not Caller(guest_token="ANA@Example.com").owns(cart)

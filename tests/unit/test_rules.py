@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,11 @@ from ordering.domain.identity import Caller, secret_hash
 from ordering.domain.order import OrderState, can_transition
 from ordering.domain.reservation import Reservation
 from ordering.domain.rules import (
+    AddToCartGuards,
     CancelGuards,
     CheckoutGuards,
-    SeatHolder,
-    check_placement,
+    Guards,
+    ReservationGuards,
     check_price,
     check_reservation,
 )
@@ -86,20 +88,43 @@ def test_prices_must_be_positive_with_two_places(price: Decimal, error: type[Exc
         check_price(price, _reservation())
 
 
-def test_the_seat_in_my_draft_is_already_in_the_cart_and_in_any_other_order_a_conflict() -> None:
-    mine = SeatHolder(uuid.uuid4(), "user:ana", OrderState.DRAFT)
-    my_pending = SeatHolder(uuid.uuid4(), "user:ana", OrderState.PENDING)
-    with pytest.raises(errors.SeatAlreadyInCart):
-        check_placement(ANA, mine, 1, 10)
-    with pytest.raises(errors.SeatInAnotherOrder):
-        check_placement(ANA, my_pending, 1, 10)
-    with pytest.raises(errors.OrderFull, match="Order cannot hold more than 10 seats"):
-        check_placement(ANA, None, 10, 10)
-
-
-def _refused(guards: CheckoutGuards | CancelGuards) -> tuple[int, str] | None:
+def _refused(guards: Guards) -> tuple[int, str] | None:
     refusal = guards.refusal()
     return (refusal.status, refusal.message) if refusal is not None else None
+
+
+def test_add_to_cart_reports_the_first_guard_that_did_not_hold_in_the_contracts_order() -> None:
+    # Given the guards of an add-to-cart, every one held
+    reservation = ReservationGuards(
+        found=True, for_the_seat=True, customers=True, not_expired=True, active=True, status="active"
+    )
+    guards = AddToCartGuards(
+        reservation, price_known=True, price_matches=True, not_in_cart=True, in_no_other_order=True, has_room=True,
+        max_seats=10,
+    )  # fmt: skip
+    assert _refused(guards) is None
+    # When they fail one after another, from the last to the first
+    # Then each time the first that failed is reported, whatever fails after it
+    failures: list[tuple[dict[str, Any], tuple[int, str]]] = [
+        ({"has_room": False}, (400, "Order cannot hold more than 10 seats")),
+        ({"in_no_other_order": False}, (409, "Seat is already in another order")),
+        ({"not_in_cart": False}, (400, "Seat is already in the cart")),
+        ({"price_matches": False}, (400, "Price does not match the reserved seat price")),
+        ({"price_known": False}, (409, "Seat price is unknown")),
+    ]
+    for failed, refusal in failures:
+        guards = replace(guards, **failed)
+        assert _refused(guards) == refusal
+    failures = [
+        ({"active": False, "status": "released"}, (400, "Reservation is released")),
+        ({"not_expired": False}, (400, "Reservation has expired")),
+        ({"customers": False}, (403, "Reservation belongs to another customer")),
+        ({"for_the_seat": False}, (400, "Reservation is for a different seat")),
+        ({"found": False}, (400, "Reservation not found")),
+    ]
+    for failed, refusal in failures:
+        guards = replace(guards, reservation=replace(guards.reservation, **failed))
+        assert _refused(guards) == refusal
 
 
 def test_checkout_reports_the_first_guard_that_did_not_hold_in_the_contracts_order() -> None:

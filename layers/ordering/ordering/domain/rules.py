@@ -19,8 +19,8 @@ from uuid import UUID
 from ordering.domain import errors
 from ordering.domain.errors import OrderingError
 from ordering.domain.identity import Caller
-from ordering.domain.order import CART, Order, OrderState
-from ordering.domain.reservation import EXPIRED, Reservation
+from ordering.domain.order import Order, OrderState
+from ordering.domain.reservation import ACTIVE, EXPIRED, Reservation
 
 CENTS = Decimal("0.01")
 
@@ -57,6 +57,48 @@ def require_reservation_id(caller: Caller, reservation_id: UUID | None) -> None:
         raise errors.ReservationIdRequired()
 
 
+@dataclass(frozen=True, slots=True)
+class ReservationGuards:
+    """Add-to-cart's checks of the reservation the item will carry."""
+
+    found: bool
+    for_the_seat: bool
+    # the caller's: its customer id is the caller's identity, and a user id seen signed in
+    # (store/known_users.py) is claimed by its token alone, a user id being no secret
+    customers: bool
+    not_expired: bool
+    active: bool
+    status: str  # "" when not found
+
+    def refusal(self) -> OrderingError | None:
+        return _first_refused(
+            (
+                (self.found, errors.ReservationNotFound),
+                (self.for_the_seat, errors.ReservationForDifferentSeat),
+                (self.customers, errors.ReservationOfAnotherCustomer),
+                (self.not_expired, errors.ReservationExpired),
+                (self.active, partial(errors.ReservationNotActive, self.status)),
+            )
+        )
+
+
+def reservation_guards(
+    caller: Caller, seat_id: UUID, reservation: Reservation | None, now: datetime
+) -> ReservationGuards:
+    """The reservation's guards as a copy of it says (the cache's, or one read before the write)."""
+    if reservation is None:
+        return ReservationGuards(False, False, False, False, False, "")
+    return ReservationGuards(
+        found=True,
+        for_the_seat=reservation.seat_id == seat_id,
+        customers=caller.owns_customer(reservation.customer_hash)
+        and not (caller.user_id is None and reservation.for_known_user),
+        not_expired=reservation.expires_at > now and reservation.status != EXPIRED,
+        active=reservation.status == ACTIVE,
+        status=reservation.status,
+    )
+
+
 def check_reservation(
     caller: Caller,
     seat_id: UUID,
@@ -65,24 +107,18 @@ def check_reservation(
     *,
     seat_held_by_another: bool = False,
 ) -> Reservation:
-    """The reservation checks of POST /cart/add; returns the reservation the item will carry.
+    """The reservation checks of POST /cart/add on the copy at hand; returns the reservation the
+    item will carry.
 
     `seat_held_by_another` is true when no reservation id was given and the seat's active
     reservation belongs to someone else.
     """
-    if reservation is None:
-        if seat_held_by_another:
-            raise errors.SeatReservedByAnother()
-        raise errors.ReservationNotFound()
-    if reservation.seat_id != seat_id:
-        raise errors.ReservationForDifferentSeat()
-    if not caller.owns_customer(reservation.customer_hash) or (caller.user_id is None and reservation.for_known_user):
-        # a user id is no secret: once seen signed in, only that user's token claims its reservations
-        raise errors.ReservationOfAnotherCustomer()
-    if reservation.expires_at <= now or reservation.status == EXPIRED:
-        raise errors.ReservationExpired()
-    if not reservation.is_live(now):
-        raise errors.ReservationNotActive(reservation.status)
+    if reservation is None and seat_held_by_another:
+        raise errors.SeatReservedByAnother()
+    refused = reservation_guards(caller, seat_id, reservation, now).refusal()
+    if refused is not None:
+        raise refused
+    assert reservation is not None  # it was found
     return reservation
 
 
@@ -96,32 +132,30 @@ def check_price(price: Decimal, reservation: Reservation) -> None:
         raise errors.PriceMismatch()
 
 
-def check_catalog_price(price: Decimal, catalog_price: Decimal | None) -> None:
-    """With prices verified, a seat Inventory sent no price for sells at the Catalog's price."""
-    if catalog_price is None:
-        raise errors.SeatPriceUnknown()
-    if price != catalog_price:
-        raise errors.PriceMismatch()
-
-
 @dataclass(frozen=True, slots=True)
-class SeatHolder:
-    """The non-cancelled order that holds a seat, if any."""
+class AddToCartGuards:
+    """Which of add-to-cart's guards held when the statement put the seat in the cart, or did not."""
 
-    order_id: UUID
-    owner_key: str
-    state: OrderState
-    origin: str = CART
+    reservation: ReservationGuards
+    # the seat's price is known: Inventory's when it sent one, else the Catalog's (where prices
+    # are verified); and it is the price asked
+    price_known: bool
+    price_matches: bool
+    not_in_cart: bool  # the seat is not in the caller's cart already
+    in_no_other_order: bool  # nor in any other live order
+    has_room: bool  # the cart took it (it holds fewer than max_seats); false too when an earlier guard failed
+    max_seats: int
 
-
-def check_placement(caller: Caller, seat_holder: SeatHolder | None, draft_item_count: int, max_seats: int) -> None:
-    """The seat checks of POST /cart/add, after the reservation and the price."""
-    if seat_holder is not None:
-        if seat_holder.state == OrderState.DRAFT and caller.owns(seat_holder):
-            raise errors.SeatAlreadyInCart()
-        raise errors.SeatInAnotherOrder()
-    if draft_item_count >= max_seats:
-        raise errors.OrderFull(max_seats)
+    def refusal(self) -> OrderingError | None:
+        return self.reservation.refusal() or _first_refused(
+            (
+                (self.price_known, errors.SeatPriceUnknown),
+                (self.price_matches, errors.PriceMismatch),
+                (self.not_in_cart, errors.SeatAlreadyInCart),
+                (self.in_no_other_order, errors.SeatInAnotherOrder),
+                (self.has_room, partial(errors.OrderFull, self.max_seats)),
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

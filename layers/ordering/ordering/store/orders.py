@@ -1,4 +1,8 @@
-"""Orders in PostgreSQL. Each use case is one or two statements, pipelined in one round trip."""
+"""Orders in PostgreSQL. Each use case is one or two statements, pipelined in one round trip.
+
+A statement that changes an order checks its guards itself and returns, in the same round trip,
+which of them held, in columns named as the fields of domain/rules.py's guards: a refusal is told
+from what the statement saw, never from a second read."""
 
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from uuid import UUID
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow, class_row, dict_row
+from psycopg.rows import DictRow, dict_row
 
 from ordering.domain.identity import ANONYMOUS, GUEST, Caller
 from ordering.domain.order import Order, OrderItem, OrderState
 from ordering.domain.reservation import Reservation
-from ordering.domain.rules import CancelGuards, CheckoutGuards, Guarded, SeatHolder
+from ordering.domain.rules import AddToCartGuards, CancelGuards, CheckoutGuards, Guarded, ReservationGuards
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -93,14 +97,18 @@ def order_from_rows(rows: Sequence[DictRow]) -> Order | None:
     )
 
 
-def _guards[G: DataclassInstance](kind: type[G], row: DictRow) -> G:
-    """The guards a statement reported, in the columns named as `kind`'s fields."""
+def _named[D: DataclassInstance](kind: type[D], row: DictRow) -> D:
+    """The dataclass of the row's columns named as its fields (the row may hold others)."""
     return kind(**{field.name: row[field.name] for field in fields(kind)})
 
 
 # Whether the caller owns the order `o`: a cart by its one identity, a waitlist order by its email
-# (identity.Caller.owns); false for a caller with neither.
+# (identity.Caller.owns); false for a caller with neither. Its parameters: _owner_keys.
 _OWNED = "(o.owner_key = CASE o.origin WHEN 'waitlist' THEN %(email_owner_key)s ELSE %(owner_key)s END) IS TRUE"
+
+
+def _owner_keys(caller: Caller) -> dict[str, Any]:
+    return {"owner_key": caller.owner_key, "email_owner_key": caller.email_owner_key}
 
 
 def _owner_columns(caller: Caller) -> dict[str, Any]:
@@ -118,31 +126,54 @@ def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
     return order_from_rows(_rows(connection, _ORDER_BY_ID, (order_id,)))
 
 
+# The live order holding the seat, as a statement's snapshot has it: one that commits after the
+# snapshot makes the item's insert violate order_items_seat_in_one_live_order instead (SeatTaken).
+_SEAT_HOLDER = """
+    FROM bc_ordering.order_items i JOIN bc_ordering.orders o ON o.id = i.order_id
+    WHERE i.seat_id = %(seat_id)s AND i.order_live"""
+
 # Creates the caller's draft or locks the existing one (at most one per owner, by index),
-# bumps its total and seat count unless it is full, adds the item, and returns the cart with
-# all its items: all or nothing, in one statement. The reservation is re-checked here, in the
-# source of truth, whatever the cache said.
+# bumps its total and seat count unless it is full, adds the item, and returns which guards held
+# (rules.AddToCartGuards) with the cart and all its items: all or nothing, in one statement. The
+# reservation is checked again here, in the source of truth, whatever the cache said.
 _ADD_ITEM = f"""
 WITH reservation AS (
-    SELECT id, seat_number, section FROM bc_ordering.reservations
-    WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
-      AND expires_at > %(now)s AND customer_hash = %(customer_hash)s
-      -- a user id seen signed in is claimed by its token alone (rules.check_reservation)
-      AND (%(signed_in)s OR NOT EXISTS (
-          SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = %(customer_hash)s))
-      -- the seat's price: Inventory's when it sent one, else the Catalog's copy when prices are
-      -- verified (rules.check_price, rules.check_catalog_price); an unknown one refuses
-      AND %(price)s = coalesce(nullif(base_price, 0), CASE WHEN %(verify_prices)s
-          THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s) ELSE %(price)s END)
-    -- waits for a concurrent expiry of this reservation to commit, then sees it expired
+    SELECT r.id, r.seat_number, r.section, r.status,
+           r.seat_id = %(seat_id)s AS for_the_seat,
+           -- a user id seen signed in is claimed by its token alone (rules.ReservationGuards)
+           r.customer_hash = %(customer_hash)s AND (%(signed_in)s OR NOT EXISTS (
+               SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = %(customer_hash)s)) AS customers,
+           r.status <> 'expired' AND r.expires_at > %(now)s AS not_expired,
+           r.status = 'active' AS active,
+           -- the seat's price: Inventory's when it sent one, else the Catalog's copy's when prices
+           -- are verified (null while the copy does not know the seat), else the price asked
+           coalesce(nullif(r.base_price, 0), CASE WHEN %(verify_prices)s
+               THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s)
+               ELSE %(price)s END) AS seat_price
+    FROM bc_ordering.reservations r WHERE r.id = %(reservation_id)s
+    -- waits for a concurrent expiry of this reservation to commit, then computes the flags from
+    -- the expired version (READ COMMITTED reads the newest version of a row it waited for)
     FOR SHARE
+), holder AS (
+    SELECT o.state = 'draft' AND o.owner_key = %(owner_key)s AS my_cart {_SEAT_HOLDER}
+), guards AS (
+    -- one row, the reservation found or not (a missing one holds no guard)
+    SELECT r.id IS NOT NULL AS found, r.for_the_seat IS TRUE AS for_the_seat, r.customers IS TRUE AS customers,
+           r.not_expired IS TRUE AS not_expired, r.active IS TRUE AS active, coalesce(r.status, '') AS status,
+           r.seat_price IS NOT NULL AS price_known, (r.seat_price = %(price)s) IS TRUE AS price_matches,
+           NOT EXISTS (SELECT 1 FROM holder WHERE my_cart) AS not_in_cart,
+           NOT EXISTS (SELECT 1 FROM holder WHERE NOT my_cart) AS in_no_other_order,
+           r.id AS reservation_id, r.seat_number, r.section
+    FROM (SELECT 1) AS one LEFT JOIN reservation r ON true
 ), cart AS (
     INSERT INTO bc_ordering.orders AS o
         (id, user_id, guest_token_hash, anonymous_id_hash, customer_email, state, total_amount, item_count,
          created_at, updated_at)
     SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(anonymous_id_hash)s, %(customer_email)s, 'draft',
            %(price)s, 1, %(now)s, %(now)s
-    FROM reservation
+    FROM guards
+    WHERE found AND for_the_seat AND customers AND not_expired AND active AND price_known AND price_matches
+      AND not_in_cart AND in_no_other_order
     ON CONFLICT (owner_key) WHERE state = 'draft' DO UPDATE
         SET total_amount = o.total_amount + EXCLUDED.total_amount,
             item_count = o.item_count + 1,
@@ -152,13 +183,14 @@ WITH reservation AS (
 ), item AS (
     INSERT INTO bc_ordering.order_items
         (id, order_id, order_live, seat_id, price, reservation_id, seat_number, section, created_at)
-    SELECT %(item_id)s, cart.id, true, %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
-           reservation.section, %(now)s
-    FROM cart CROSS JOIN reservation
+    SELECT %(item_id)s, cart.id, true, %(seat_id)s, %(price)s, g.reservation_id, g.seat_number, g.section, %(now)s
+    FROM cart CROSS JOIN guards g
     RETURNING id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
 )
-SELECT c.*, {_ITEM_COLUMNS}
-FROM cart c JOIN (
+-- the flags, and whether the cart took the seat: its upsert returns no row for a full cart
+SELECT g.found, g.for_the_seat, g.customers, g.not_expired, g.active, g.status, g.price_known, g.price_matches,
+       g.not_in_cart, g.in_no_other_order, c.id IS NOT NULL AS has_room, c.*, {_ITEM_COLUMNS}
+FROM guards g LEFT JOIN cart c ON true LEFT JOIN (
     SELECT id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
     FROM bc_ordering.order_items WHERE order_id = (SELECT id FROM cart)
     UNION ALL
@@ -186,7 +218,7 @@ class SeatTaken(Exception):
 def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[DictRow]:
     """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already.
     Inside a transaction (an Idempotency-Key's), under a savepoint, so that the refusal leaves the
-    transaction usable for the diagnosis that follows."""
+    transaction usable for the attempt that follows."""
     try:
         if connection.info.transaction_status == TransactionStatus.INTRANS:
             with connection.transaction():
@@ -209,15 +241,16 @@ def add_item(
     item_id: UUID,
     now: datetime,
     verify_prices: bool,
-) -> Order | None:
-    """Add the seat to the caller's draft; None when a guard refused (reservation no longer
-    live, another price, cart full). Raises SeatTaken when the seat is in an order already."""
+) -> Guarded[AddToCartGuards]:
+    """Add-to-cart's guards as the statement saw them, and the cart it added the seat to (if it
+    did). Raises SeatTaken when an order that holds the seat committed after it began."""
     params = {
         "verify_prices": verify_prices,
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
         "customer_hash": caller.customer_hash,
         "signed_in": caller.user_id is not None,
+        "owner_key": caller.owner_key,
         "order_id": order_id,
         **_owner_columns(caller),
         "customer_email": caller.email,
@@ -226,31 +259,18 @@ def add_item(
         "item_id": item_id,
         "now": now,
     }
-    return _consistent(order_from_rows(_placing_a_seat(connection, _ADD_ITEM, params)), connection)
-
-
-def seat_holder_and_cart_size(
-    connection: psycopg.Connection[Any], caller: Caller, seat_id: UUID
-) -> tuple[SeatHolder | None, int]:
-    """What decides a refused add-to-cart: who holds the seat, and how full the caller's cart is."""
-    [row] = _rows(
-        connection,
-        """
-        SELECT o.id, o.owner_key, o.state, o.origin,
-               (SELECT item_count FROM bc_ordering.orders d
-                 WHERE d.state = 'draft' AND d.owner_key = %(owner_key)s) AS cart_size
-        FROM (SELECT 1) AS one
-        LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_live
-        LEFT JOIN bc_ordering.orders o ON o.id = i.order_id
-        """,
-        {"owner_key": caller.owner_key, "seat_id": seat_id},
-    )  # the query always returns its one row
-    holder = (
-        SeatHolder(order_id=row["id"], owner_key=row["owner_key"], state=OrderState(row["state"]), origin=row["origin"])
-        if row["id"] is not None
-        else None
+    rows = _placing_a_seat(connection, _ADD_ITEM, params)
+    flags = rows[0]
+    guards = AddToCartGuards(
+        reservation=_named(ReservationGuards, flags),
+        price_known=flags["price_known"],
+        price_matches=flags["price_matches"],
+        not_in_cart=flags["not_in_cart"],
+        in_no_other_order=flags["in_no_other_order"],
+        has_room=flags["has_room"],
+        max_seats=max_seats,
     )
-    return holder, row["cart_size"] or 0
+    return Guarded(guards, _consistent(order_from_rows(rows), connection))
 
 
 # Moves the order to pending when every guard of checkout holds, and returns which held
@@ -292,14 +312,9 @@ def checkout(
     connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime
 ) -> Guarded[CheckoutGuards]:
     """Checkout's guards as the statement saw them, and the order it moved to pending (if it did)."""
-    params = {
-        "order_id": order_id,
-        "owner_key": caller.owner_key,
-        "email_owner_key": caller.email_owner_key,
-        "now": now,
-    }
+    params = {"order_id": order_id, **_owner_keys(caller), "now": now}
     rows = _rows(connection, _CHECKOUT, params)
-    return Guarded(_guards(CheckoutGuards, rows[0]), _consistent(order_from_rows(rows), connection))
+    return Guarded(_named(CheckoutGuards, rows[0]), _consistent(order_from_rows(rows), connection))
 
 
 # Cancels the order when it is draft or pending and the caller may cancel it, and returns which
@@ -340,22 +355,25 @@ def cancel(
     """Cancel's guards as the statement saw them, and the order as it left it."""
     params = {
         "order_id": order_id,
-        "owner_key": caller.owner_key,
-        "email_owner_key": caller.email_owner_key,
+        **_owner_keys(caller),
         "by_service": by_service,
         "reason": "service" if by_service else "customer",
         "now": now,
     }
     rows = _rows(connection, _CANCEL, params)
-    return Guarded(_guards(CancelGuards, rows[0]), order_from_rows(rows))
+    return Guarded(_named(CancelGuards, rows[0]), order_from_rows(rows))
 
 
 # A waitlist order: placed directly in pending for one seat, with no reservation; checked out
 # as it is placed, so its event is the one of a checkout. The Waitlist service sends a price of
 # 0 today: with prices verified, the seat then sells at the Catalog's price, and while the copy
-# does not know it, nothing is placed unless `free_if_unknown` (asked after a refresh).
-_PLACE_WAITLIST_ORDER = """
-WITH priced AS (
+# does not know it, nothing is placed unless `free_if_unknown` (asked after a refresh). Nothing is
+# placed either when a live order holds the seat: returned instead, with whether it is this
+# email's waitlist order for the seat (a retry of the request).
+_PLACE_WAITLIST_ORDER = f"""
+WITH holder AS (
+    SELECT o.id, o.origin = 'waitlist' AND o.owner_key = %(owner_key)s AS same_email {_SEAT_HOLDER}
+), priced AS (
     SELECT CASE WHEN %(price)s = 0 AND %(verify_prices)s
                 THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s)
                 ELSE %(price)s END AS price
@@ -365,27 +383,31 @@ WITH priced AS (
          version)
     SELECT %(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', coalesce(price, 0), 1, %(now)s,
            %(now)s, 1
-    FROM priced WHERE price IS NOT NULL OR %(free_if_unknown)s
+    FROM priced WHERE (price IS NOT NULL OR %(free_if_unknown)s) AND NOT EXISTS (SELECT 1 FROM holder)
     RETURNING id, total_amount
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
     SELECT id, 1, 'order-checked-out', 'pending', total_amount, %(now)s FROM placed
+), item AS (
+    INSERT INTO bc_ordering.order_items
+        (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
+    SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, placed.total_amount, %(concert_event_id)s, %(now)s
+    FROM placed
+    RETURNING order_id
 )
-INSERT INTO bc_ordering.order_items
-    (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
-SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, placed.total_amount, %(concert_event_id)s, %(now)s
-FROM placed
-RETURNING order_id
+SELECT (SELECT order_id FROM item) AS placed, h.id AS holder, h.same_email IS TRUE AS held_by_same
+FROM (SELECT 1) AS one LEFT JOIN holder h ON true
 """
 
 
 @dataclass(frozen=True, slots=True)
-class WaitlistHolder:
-    """The live order that holds a seat, as a waitlist request sees it."""
+class WaitlistPlacement:
+    """What the statement of a waitlist order did: the order it placed, or the live order that
+    holds the seat; neither while the seat's price is to be learnt first."""
 
-    order_id: UUID
-    owner_key: str
-    origin: str
+    placed: UUID | None
+    holder: UUID | None
+    held_by_same: bool  # the holder is this email's waitlist order: the request placed it before
 
 
 def place_waitlist_order(
@@ -400,14 +422,14 @@ def place_waitlist_order(
     now: datetime,
     verify_prices: bool,
     free_if_unknown: bool,
-) -> UUID | None:
-    """Place the order in one statement; None when it is to be priced by the Catalog's copy,
-    which does not know the seat (and `free_if_unknown` is not set). Raises SeatTaken when the
-    seat is in a live order."""
+) -> WaitlistPlacement:
+    """Place the order in one statement, or say why not. Raises SeatTaken when an order that
+    holds the seat committed after it began."""
     params = {
         "verify_prices": verify_prices,
         "free_if_unknown": free_if_unknown,
         "order_id": order_id,
+        "owner_key": caller.owner_key,
         "guest_token_hash": caller.customer_hash,
         "email": caller.email,
         "price": price,
@@ -416,20 +438,7 @@ def place_waitlist_order(
         "concert_event_id": concert_event_id,
         "now": now,
     }
-    rows = _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)
-    return rows[0]["order_id"] if rows else None  # the item is inserted whenever its order is
-
-
-def live_holder(connection: psycopg.Connection[Any], seat_id: UUID) -> WaitlistHolder | None:
-    return (
-        connection.cursor(row_factory=class_row(WaitlistHolder))
-        .execute(
-            "SELECT o.id AS order_id, o.owner_key, o.origin FROM bc_ordering.order_items i"
-            " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.seat_id = %s AND i.order_live",
-            (seat_id,),
-        )
-        .fetchone()
-    )
+    return _named(WaitlistPlacement, _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)[0])
 
 
 def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | None:

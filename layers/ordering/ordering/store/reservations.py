@@ -16,13 +16,11 @@ if TYPE_CHECKING:  # the API functions import this module; the consumers' ledger
     from ordering.store.ledger import Delivery
 
 _COLUMNS = "id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at"
-# the reservation's columns, whether its customer id is a user id seen signed in, and the
-# seat's price in the copy of the Catalog's: a Reservation's fields, by name
+# the reservation's columns, and whether its customer id is a user id seen signed in: a
+# Reservation's fields, by name
 _READ = (
     f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = r.customer_hash)"
-    " AS for_known_user,"
-    " (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = r.seat_id) AS catalog_price"
-    " FROM bc_ordering.reservations r"
+    " AS for_known_user FROM bc_ordering.reservations r"
 )
 
 
