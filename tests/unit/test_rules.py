@@ -12,7 +12,7 @@ import pytest
 
 from ordering.domain import errors
 from ordering.domain.identity import Caller, secret_hash
-from ordering.domain.order import OrderState, can_transition
+from ordering.domain.order import OrderState, can_transition, sources
 from ordering.domain.reservation import Reservation
 from ordering.domain.rules import (
     AddToCartGuards,
@@ -57,6 +57,12 @@ def _reservation(**changes: object) -> Reservation:
 )
 def test_the_lifecycle_allows_only_its_transitions(source: OrderState, target: OrderState, allowed: bool) -> None:
     assert can_transition(source, target) is allowed
+
+
+def test_the_states_a_checkout_and_a_cancel_start_from_follow_from_the_transitions() -> None:
+    # Given the lifecycle's transitions, Then a checkout starts from a draft, a cancel from a draft or pending order
+    assert sources(OrderState.PENDING) == {OrderState.DRAFT}
+    assert sources(OrderState.CANCELLED) == {OrderState.DRAFT, OrderState.PENDING}
 
 
 def test_the_first_failing_reservation_check_wins() -> None:

@@ -18,7 +18,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
 from ordering.domain.identity import ANONYMOUS, GUEST, Caller
-from ordering.domain.order import Order, OrderItem, OrderState
+from ordering.domain.order import CANCELLABLE, CHECKOUT_FROM, Order, OrderItem, OrderState
 from ordering.domain.reservation import Reservation
 from ordering.domain.rules import AddToCartGuards, CancelGuards, CheckoutGuards, Guarded, ReservationGuards
 
@@ -40,6 +40,15 @@ _ORDER_COLUMNS = (
     "origin",
 )
 _ITEM_COLUMNS = "i.id AS item_id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
+
+
+def _sql(*states: OrderState) -> str:
+    """States as SQL literals, for a statement's text: the domain's enum values are code, never
+    input, and a literal keeps the plans a parameter could miss (a partial index on a state)."""
+    return ", ".join(sorted(f"'{state.value}'" for state in states))
+
+
+_DRAFT, _PENDING, _CANCELLED = _sql(OrderState.DRAFT), _sql(OrderState.PENDING), _sql(OrderState.CANCELLED)
 
 
 def _order_columns(alias: str, **instead: str) -> str:
@@ -155,7 +164,7 @@ WITH reservation AS (
     -- the expired version (READ COMMITTED reads the newest version of a row it waited for)
     FOR SHARE
 ), holder AS (
-    SELECT o.state = 'draft' AND o.owner_key = %(owner_key)s AS my_cart {_SEAT_HOLDER}
+    SELECT o.state = {_DRAFT} AND o.owner_key = %(owner_key)s AS my_cart {_SEAT_HOLDER}
 ), guards AS (
     -- one row, the reservation found or not (a missing one holds no guard)
     SELECT r.id IS NOT NULL AS found, r.for_the_seat IS TRUE AS for_the_seat, r.customers IS TRUE AS customers,
@@ -169,11 +178,13 @@ WITH reservation AS (
     INSERT INTO bc_ordering.orders AS o
         (id, user_id, guest_token_hash, anonymous_id_hash, customer_email, state, total_amount, item_count,
          created_at, updated_at)
-    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(anonymous_id_hash)s, %(customer_email)s, 'draft',
+    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(anonymous_id_hash)s, %(customer_email)s, {_DRAFT},
            %(price)s, 1, %(now)s, %(now)s
     FROM guards
     WHERE found AND for_the_seat AND customers AND not_expired AND active AND price_known AND price_matches
       AND not_in_cart AND in_no_other_order
+    -- orders_one_draft_per_owner's predicate as its migration spells it (the schema's, not a
+    -- domain list): ON CONFLICT infers the partial index only from a WHERE that implies it
     ON CONFLICT (owner_key) WHERE state = 'draft' DO UPDATE
         SET total_amount = o.total_amount + EXCLUDED.total_amount,
             item_count = o.item_count + 1,
@@ -283,7 +294,7 @@ def add_item(
 # reservations are read as of the statement's start, as the guard always read them.
 _CHECKOUT = f"""
 WITH target AS (
-    SELECT o.id, {_OWNED} AS owned, o.state = 'draft' AS is_draft, o.item_count > 0 AS has_items,
+    SELECT o.id, {_OWNED} AS owned, o.state IN ({_sql(*CHECKOUT_FROM)}) AS is_draft, o.item_count > 0 AS has_items,
            NOT EXISTS (
                SELECT 1 FROM bc_ordering.order_items i
                JOIN bc_ordering.reservations r ON r.id = i.reservation_id
@@ -291,7 +302,7 @@ WITH target AS (
     FROM bc_ordering.orders o WHERE o.id = %(order_id)s
     FOR UPDATE
 ), moved AS (
-    UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s, version = o.version + 1
+    UPDATE bc_ordering.orders o SET state = {_PENDING}, updated_at = %(now)s, version = o.version + 1
     FROM target t WHERE o.id = t.id AND t.owned AND t.is_draft AND t.has_items AND t.reservations_live
     RETURNING {_RETURNED_ORDER}, o.version
 ), event AS (
@@ -326,12 +337,12 @@ def checkout(
 _CANCEL = f"""
 WITH target AS (
     SELECT {_order_columns("o")}, %(by_service)s OR {_OWNED} AS owned,
-           o.state IN ('draft', 'pending') AS cancellable
+           o.state IN ({_sql(*CANCELLABLE)}) AS cancellable
     FROM bc_ordering.orders o WHERE o.id = %(order_id)s
     FOR UPDATE
 ), cancelled AS (
     UPDATE bc_ordering.orders o
-    SET state = 'cancelled', cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
+    SET state = {_CANCELLED}, cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
         version = o.version + 1
     FROM target t WHERE o.id = t.id AND t.owned AND t.cancellable
     RETURNING o.id, o.version, o.state, o.total_amount
@@ -381,13 +392,13 @@ WITH holder AS (
     INSERT INTO bc_ordering.orders
         (id, guest_token_hash, customer_email, state, origin, total_amount, item_count, created_at, updated_at,
          version)
-    SELECT %(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', coalesce(price, 0), 1, %(now)s,
+    SELECT %(order_id)s, %(guest_token_hash)s, %(email)s, {_PENDING}, 'waitlist', coalesce(price, 0), 1, %(now)s,
            %(now)s, 1
     FROM priced WHERE (price IS NOT NULL OR %(free_if_unknown)s) AND NOT EXISTS (SELECT 1 FROM holder)
     RETURNING id, total_amount
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
-    SELECT id, 1, 'order-checked-out', 'pending', total_amount, %(now)s FROM placed
+    SELECT id, 1, 'order-checked-out', {_PENDING}, total_amount, %(now)s FROM placed
 ), item AS (
     INSERT INTO bc_ordering.order_items
         (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
@@ -446,7 +457,7 @@ def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | Non
     return order_from_rows(
         _rows(
             connection,
-            _ORDER_ROWS + " WHERE o.owner_key = %s AND o.state = 'draft' ORDER BY i.created_at, i.id",
+            f"{_ORDER_ROWS} WHERE o.owner_key = %s AND o.state = {_DRAFT} ORDER BY i.created_at, i.id",
             (owner_key,),
         )
     )
@@ -457,7 +468,7 @@ def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | Non
 # item frees the seat at once (order_items_seat_in_one_live_order).
 _REMOVE_ITEM = f"""
 WITH cart AS (
-    SELECT id FROM bc_ordering.orders WHERE owner_key = %(owner_key)s AND state = 'draft' FOR UPDATE
+    SELECT id FROM bc_ordering.orders WHERE owner_key = %(owner_key)s AND state = {_DRAFT} FOR UPDATE
 ), removed AS (
     DELETE FROM bc_ordering.order_items i USING cart
     WHERE i.order_id = cart.id AND i.seat_id = %(seat_id)s
