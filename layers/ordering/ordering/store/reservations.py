@@ -24,13 +24,13 @@ _READ = (
 )
 
 
-def reading(connection: psycopg.Connection[Any]) -> psycopg.Cursor[Reservation]:
+def _reading(connection: psycopg.Connection[Any]) -> psycopg.Cursor[Reservation]:
     """A cursor whose rows are Reservations, by column name (as _READ names them)."""
     return connection.cursor(row_factory=class_row(Reservation))
 
 
 def find(connection: psycopg.Connection[Any], reservation_id: UUID) -> Reservation | None:
-    return reading(connection).execute(f"{_READ} WHERE r.id = %s", (reservation_id,)).fetchone()
+    return _reading(connection).execute(f"{_READ} WHERE r.id = %s", (reservation_id,)).fetchone()
 
 
 def find_live_for_seat(
@@ -38,7 +38,7 @@ def find_live_for_seat(
 ) -> tuple[Reservation | None, bool]:
     """The caller's live reservation of the seat, and whether someone else holds one."""
     live = (
-        reading(connection)
+        _reading(connection)
         .execute(
             f"{_READ} WHERE r.seat_id = %s AND r.status = 'active' AND r.expires_at > %s ORDER BY r.created_at DESC",
             (seat_id, now),

@@ -58,6 +58,8 @@ def _reservation(command: AddToCart, cache: ReservationCache, now: datetime) -> 
 
 
 def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, now: datetime | None = None) -> Order:
+    """The reservation at hand is checked first (a stale copy refused costs no round trip), then
+    one statement adds the seat, or says which of its guards refused."""
     cache = cache or reservation_cache()
     now = now or utc_now()
     config = settings()
