@@ -7,14 +7,15 @@ connections), as concurrent Lambda invocations do; threads here only wait for th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from threading import Barrier
+from threading import Barrier, Thread
 from typing import Any
 
 import psycopg
 
-from tests.support import Reply, Service, reservation_created
+from tests.support import Reply, Service, bearer, order_row, reservation_created, wait_until
 
 
 def _all_at_once(calls: list[Any]) -> list[Reply]:
@@ -88,3 +89,66 @@ def test_concurrent_adds_never_overfill_a_cart(concurrent_service: Service, data
     with psycopg.connect(database_url) as connection:
         count = connection.execute("SELECT count(*) FROM bc_ordering.order_items").fetchone()
     assert count == (10,)
+
+
+def _after_a_change_it_waited_for(database_url: str, order_id: str, change: str, request: Callable[[], Reply]) -> Reply:
+    """The reply to `request`, sent while another transaction has made `change` to the order and
+    holds its row, which commits once the request waits for the lock."""
+    other = psycopg.connect(database_url)
+    other.execute(change, (order_id,))
+    replies: list[Reply] = []
+    waiting = Thread(target=lambda: replies.append(request()))
+    waiting.start()
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        wait_until(
+            lambda: (
+                watcher.execute(
+                    "SELECT count(*) > 0 FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ).fetchone()
+                == (True,)
+            ),
+            seconds=10,
+            what="the request waiting for the order's lock",
+        )
+    other.commit()
+    other.close()
+    waiting.join(timeout=30)
+    [reply] = replies
+    return reply
+
+
+def test_a_cancel_that_waited_for_a_payment_is_told_the_order_is_paid(service: Service, database_url: str) -> None:
+    # Given a pending order whose payment is being recorded (its row locked, not yet committed)
+    order = service.checkout(service.cart()["id"]).body
+    # When its owner cancels it meanwhile, and the payment commits while the cancel waits
+    reply = _after_a_change_it_waited_for(
+        database_url,
+        order["id"],
+        "UPDATE bc_ordering.orders SET state = 'paid', paid_at = now() WHERE id = %s",
+        lambda: service.patch(f"/orders/{order['id']}/cancel", None, bearer()),
+    )
+    # Then the cancel is refused as the order is once the lock is its own: paid, and it stays paid
+    assert (reply.status, reply.error) == (409, "Order cannot be cancelled in state 'paid'")
+    assert order_row(database_url, order["id"])[0] == "paid"
+
+
+def test_a_checkout_that_waited_for_a_cancel_is_told_the_order_is_no_draft(service: Service, database_url: str) -> None:
+    # Given a cart its owner is cancelling in another request (its row locked, not yet committed)
+    cart = service.cart()
+    # When they check it out meanwhile, and the cancel commits while the checkout waits
+    reply = _after_a_change_it_waited_for(
+        database_url,
+        cart["id"],
+        "UPDATE bc_ordering.orders SET state = 'cancelled', cancel_reason = 'customer' WHERE id = %s",
+        lambda: service.checkout(cart["id"]),
+    )
+    # Then the checkout is refused as the order is then, and it stays cancelled with no event of a checkout
+    assert (reply.status, reply.error) == (400, "Order is not in draft state")
+    assert order_row(database_url, cart["id"])[0] == "cancelled"
+    with psycopg.connect(database_url) as connection:
+        events = connection.execute(
+            "SELECT count(*) FROM bc_ordering.outbox WHERE order_id = %s AND event_type = 'order-checked-out'",
+            (cart["id"],),
+        ).fetchone()
+    assert events == (0,)

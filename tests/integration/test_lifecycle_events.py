@@ -499,7 +499,7 @@ def test_a_seat_taken_while_the_revival_is_under_way_is_a_refund_and_nothing_hal
         item_id=uuid.uuid4(),
         now=utc_now(),
         verify_prices=False,
-    )
+    ).order
     assert bobs is not None
     # When the retried payment succeeds meanwhile: the revival waits on bob's uncommitted seat,
     # and bob's add-to-cart commits

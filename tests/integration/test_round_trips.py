@@ -3,6 +3,7 @@ bench's): the figures the design promises, held as a count, never as a time."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from bench.proxy import DelayProxy
 from bench.setup import Stores
 from ordering.domain.identity import secret_hash
-from tests.support import Service, bearer, reservation_created
+from tests.support import Reply, Service, bearer, reservation_created
 
 ONE_WAY_S = 0.002  # long enough for the proxy to tell one round trip from the next
 
@@ -86,3 +87,60 @@ def test_add_to_cart_with_prices_verified_costs_one_round_trip_when_the_price_is
     # Then it is in the cart, for one round trip, the price read with the reservation
     assert reply[0].status == 200, reply[0].body
     assert trips == 1
+
+
+def test_checkout_cancel_and_get_order_cost_one_round_trip_refused_or_not(
+    service: Service, counted: DelayProxy
+) -> None:
+    # Given a cart, and a warm execution environment
+    cart = service.cart()
+    assert service.get("/cart", bearer()).status == 200
+    path = f"/orders/{cart['id']}"
+    # When it is checked out, by another and by its owner, then again; read; cancelled by another,
+    # by its owner, then again
+    calls: list[tuple[Callable[[], Reply], int]] = [
+        (lambda: service.checkout(cart["id"], who="someone-else"), 401),
+        (lambda: service.checkout(cart["id"]), 200),
+        (lambda: service.checkout(cart["id"]), 400),
+        (lambda: service.get(path, bearer()), 200),
+        (lambda: service.patch(f"{path}/cancel", None, bearer("someone-else")), 404),
+        (lambda: service.patch(f"{path}/cancel", None, bearer()), 200),
+        (lambda: service.patch(f"{path}/cancel", None, bearer()), 200),
+    ]
+    for call, status in calls:
+        before = counted.round_trips
+        reply = call()
+        # Then each is answered as the contract says, in one round trip: a refusal is told by the
+        # statement that refused
+        assert (reply.status, counted.round_trips - before) == (status, 1), reply.body
+
+
+def test_a_seat_in_another_order_is_told_by_the_statement_that_tried_to_take_it(
+    service: Service, counted: DelayProxy
+) -> None:
+    # Given a seat in user-123's cart, another customer's reservation of it (a stale Inventory's),
+    # cached, and a warm execution environment
+    held = service.cart()["items"][0]["seatId"]
+    other = reservation_created(customer="user-other", seat=uuid.UUID(held))
+    service.publish("reservation-created", other)
+    assert service.get("/cart", bearer("user-warm")).status == 404
+    free = str(uuid.uuid4())
+
+    def waitlist(seat: str) -> Reply:
+        body = {"seatId": seat, "price": 10, "guestToken": "waiting@example.com", "concertEventId": None}
+        return service.post("/orders/waitlist", body, api="internal")
+
+    # When the other customer adds it, and the Waitlist service places an order for it, then one
+    # for a free seat, twice
+    calls: list[tuple[Callable[[], Reply], int]] = [
+        (lambda: service.add_to_cart(other, who="user-other"), 409),
+        (lambda: waitlist(held), 409),
+        (lambda: waitlist(free), 201),
+        (lambda: waitlist(free), 201),
+    ]
+    for call, status in calls:
+        before = counted.round_trips
+        reply = call()
+        # Then each is answered in the one round trip of the statement that tried: the seat's
+        # holder is in its answer, and so is the order the same request placed before
+        assert (reply.status, counted.round_trips - before) == (status, 1), reply.body

@@ -3,23 +3,18 @@ and the owner namespaces that keep one kind of caller from another's orders."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import uuid
 from collections.abc import Callable, Iterator
-from decimal import Decimal
+from dataclasses import dataclass
 
 import pytest
 
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.identity import Caller
-from ordering.domain.order import CART, WAITLIST, Order, OrderState
-from ordering.domain.rules import SeatHolder, check_cancel
+from ordering.domain.order import CART, WAITLIST
 from ordering.http.identity import identify
 from tests.support import bearer
-
-NOW = dt.datetime(2026, 2, 24, 15, 15, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -75,26 +70,6 @@ def test_the_same_string_is_a_different_owner_for_each_kind() -> None:
     assert Caller(user_id="x").customer_hash == Caller(anonymous_id="x").customer_hash
 
 
-def _order(owner_key: str, state: str) -> Order:
-    return Order(uuid.uuid4(), owner_key, None, None, OrderState(state), Decimal("50.00"), NOW, None)
-
-
-def test_the_owner_or_a_platform_service_cancels_a_draft_or_pending_order() -> None:
-    ana = Caller(user_id="ana")
-    assert check_cancel(ana, _order("user:ana", "pending"), by_service=False) is True
-    assert check_cancel(ana, _order("user:ana", "draft"), by_service=False) is True
-    assert check_cancel(Caller(internal=True), _order("user:bob", "draft"), by_service=True) is True
-    # a cancelled order is a no-op, so that a retry succeeds
-    assert check_cancel(ana, _order("user:ana", "cancelled"), by_service=False) is False
-    assert _refused(lambda: check_cancel(ana, _order("user:ana", "paid"), by_service=False)) == (
-        409, "Order cannot be cancelled in state 'paid'",
-    )  # fmt: skip
-    assert _refused(lambda: check_cancel(ana, _order("user:bob", "draft"), by_service=False)) == (
-        404, "Order not found",
-    )  # fmt: skip
-    assert _refused(lambda: check_cancel(ana, None, by_service=True))[0] == 404
-
-
 def test_a_wrong_environment_is_refused_naming_the_variable() -> None:
     # Given environments a deployer could get wrong; When they are read; Then each names its problem
     from ordering.config import ConfigurationError, Settings
@@ -114,12 +89,17 @@ def test_a_wrong_environment_is_refused_naming_the_variable() -> None:
     assert read.service_roles == frozenset({"a", "b"})
 
 
+@dataclass(frozen=True)
+class _Owned:
+    owner_key: str
+    origin: str
+
+
 def test_a_waitlist_order_is_owned_by_its_email_in_any_case_and_by_nothing_else() -> None:
     # Given a waitlist order of ana@example.com and a cart of the guest token "ana@example.com"
     email_key = Caller(guest_token="ana@example.com").owner_key
     assert email_key is not None
-    waitlist = SeatHolder(order_id=uuid.uuid4(), owner_key=email_key, state=OrderState.PENDING, origin=WAITLIST)
-    cart = SeatHolder(order_id=uuid.uuid4(), owner_key=email_key, state=OrderState.DRAFT, origin=CART)
+    waitlist, cart = _Owned(email_key, WAITLIST), _Owned(email_key, CART)
     # Then the email in other letters owns the waitlist order, not the cart; no other identity owns it
     assert Caller(guest_token="ANA@Example.com").owns(waitlist)
     assert not Caller(guest_token="ANA@Example.com").owns(cart)

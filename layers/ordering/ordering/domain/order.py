@@ -38,6 +38,16 @@ def can_transition(source: OrderState, target: OrderState) -> bool:
     return target in TRANSITIONS[source]
 
 
+def sources(target: OrderState) -> frozenset[OrderState]:
+    """The states an order moves to `target` from."""
+    return frozenset(source for source, targets in TRANSITIONS.items() if target in targets)
+
+
+# what a checkout (→ pending) and a cancel (→ cancelled) may start from: draft; draft or pending
+CHECKOUT_FROM = sources(OrderState.PENDING)
+CANCELLABLE = sources(OrderState.CANCELLED)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderItem:
     id: UUID

@@ -29,9 +29,6 @@ class Reservation:
     # its customer id is a user id the service has seen signed in (store.known_users): claimed
     # by that user's token alone; not cached (a user may sign in after it was cached)
     for_known_user: bool = False
-    # the seat's price in the copy of the Catalog's (store.seat_prices), where it was read with
-    # the reservation; None when unknown or not read. Not cached: the copy may change.
-    catalog_price: Decimal | None = None
 
     @property
     def priced_by_inventory(self) -> bool:

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
 from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
+from psycopg.rows import Row
 
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
@@ -45,34 +46,39 @@ class _Bounded(psycopg.Connection[Any]):
             timeout = left if timeout is None else min(timeout, left)
         return super().wait(gen, interval=interval, timeout=timeout)
 
-    def execute(  # the one signature this service calls
-        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False
-    ) -> psycopg.Cursor[Any]:
-        """The statement, with the writes riding along with it (see `ride_along`) sent ahead of it
-        in the same round trip."""
+
+class _RidingCursor(psycopg.Cursor[Row]):
+    """A cursor whose statement carries the writes riding along with it (see `ride_along`), sent
+    ahead of it in the same round trip: every statement of the service, whatever its cursor's
+    row factory, is one they may ride with."""
+
+    __slots__ = ()
+
+    def execute(self, *args: Any, **kwargs: Any) -> Self:  # Cursor.execute's arguments, passed on
         riders: list[_Rider] = getattr(_local, "riders", [])
         if not riders:
-            return super().execute(query, params, prepare=prepare, binary=binary)
+            return super().execute(*args, **kwargs)
         _local.riders = []
-        if self._pipeline is not None:
+        connection = self.connection
+        if connection._pipeline is not None:
             # inside a pipeline already: they go with its next sync, whose outcome is not known
             # here, so they are not marked done (a later request sends them again, harmlessly)
             for rider in riders:
-                self.cursor().execute(rider.statement, rider.params)
-            return super().execute(query, params, prepare=prepare, binary=binary)
+                connection.cursor().execute(rider.statement, rider.params)
+            return super().execute(*args, **kwargs)
         try:
-            with self.pipeline():
+            with connection.pipeline():
                 for rider in riders:
-                    self.cursor().execute(rider.statement, rider.params)
-                cursor = super().execute(query, params, prepare=prepare, binary=binary)
+                    connection.cursor().execute(rider.statement, rider.params)
+                super().execute(*args, **kwargs)
         except BaseException:
             # they shared the statement's transaction, and its fate: they ride with the next one
             _local.riders = riders + getattr(_local, "riders", [])
             raise
-        if self.info.transaction_status == TransactionStatus.IDLE:  # committed with the statement
+        if connection.info.transaction_status == TransactionStatus.IDLE:  # committed with the statement
             for rider in riders:
                 rider.done()
-        return cursor
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +214,7 @@ def _connect() -> psycopg.Connection[Any]:
             # Unnamed statements only: RDS Proxy pins a session that prepares named statements.
             prepare_threshold=None,
             application_name="ordering",
+            cursor_factory=_RidingCursor,
             # a peer that vanished (no FIN: a failover, a dropped route) is noticed within seconds
             keepalives=1,
             keepalives_idle=5,

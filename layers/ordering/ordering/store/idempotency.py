@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from psycopg.pq import TransactionStatus
+from psycopg.rows import class_row
 
 from ordering.domain.errors import ServiceUnavailable
 from ordering.store.db import hold_transaction, rollback_if_open, session
@@ -41,21 +42,19 @@ RETURNING id
 class PostgresPersistenceLayer(BasePersistenceLayer):
     def _get_record(self, idempotency_key: str) -> DataRecord:
         with session() as connection:
-            row = connection.execute(
-                "SELECT id, status, expiry_timestamp, in_progress_expiry_timestamp, response_data, payload_hash"
-                " FROM bc_ordering.idempotency_records WHERE id = %s AND expiry_timestamp >= %s",
-                (idempotency_key, int(time.time())),
-            ).fetchone()
-        if row is None:
+            record = (
+                connection.cursor(row_factory=class_row(DataRecord))
+                .execute(
+                    "SELECT id AS idempotency_key, status, expiry_timestamp, in_progress_expiry_timestamp,"
+                    " response_data, payload_hash"
+                    " FROM bc_ordering.idempotency_records WHERE id = %s AND expiry_timestamp >= %s",
+                    (idempotency_key, int(time.time())),
+                )
+                .fetchone()
+            )
+        if record is None:
             raise IdempotencyItemNotFoundError
-        return DataRecord(
-            idempotency_key=row[0],
-            status=row[1],
-            expiry_timestamp=row[2],
-            in_progress_expiry_timestamp=row[3],
-            response_data=row[4],
-            payload_hash=row[5],
-        )
+        return record
 
     def _put_record(self, data_record: DataRecord) -> None:
         with session() as connection, connection.cursor() as cursor:

@@ -1,26 +1,33 @@
-"""Orders in PostgreSQL. Each use case is one or two statements, pipelined in one round trip."""
+"""Orders in PostgreSQL. Each use case is one or two statements, pipelined in one round trip.
+
+A statement that changes an order checks its guards itself and returns, in the same round trip,
+which of them held, in columns named as the fields of domain/rules.py's guards: a refusal is told
+from what the statement saw, never from a second read."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
 
 from ordering.domain.identity import ANONYMOUS, GUEST, Caller
-from ordering.domain.order import Order, OrderItem, OrderState
+from ordering.domain.order import CANCELLABLE, CHECKOUT_FROM, Order, OrderItem, OrderState
 from ordering.domain.reservation import Reservation
-from ordering.domain.rules import SeatHolder
-from ordering.store.reservations import reservation_from_row
+from ordering.domain.rules import AddToCartGuards, CancelGuards, CheckoutGuards, Guarded, ReservationGuards
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # The columns of an order, then of an item, as every statement here returns an order: one row
 # per item (or one row with null item columns when empty), and the concert of each item where
-# it is known (its own, or its reservation's), in the positions order_from_rows reads.
+# it is known (its own, or its reservation's), by the names order_from_rows reads.
 _ORDER_COLUMNS = (
     "id",
     "owner_key",
@@ -32,16 +39,26 @@ _ORDER_COLUMNS = (
     "paid_at",
     "origin",
 )
-_ITEM_COLUMNS = "i.id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
-_ITEM_AT = len(_ORDER_COLUMNS)
+_ITEM_COLUMNS = "i.id AS item_id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
 
 
-def _order_columns(alias: str) -> str:
-    return ", ".join(f"{alias}.{column}" for column in _ORDER_COLUMNS)
+def _sql(*states: OrderState) -> str:
+    """States as SQL literals, for a statement's text: the domain's enum values are code, never
+    input, and a literal keeps the plans a parameter could miss (a partial index on a state)."""
+    return ", ".join(sorted(f"'{state.value}'" for state in states))
+
+
+_DRAFT, _PENDING, _CANCELLED = _sql(OrderState.DRAFT), _sql(OrderState.PENDING), _sql(OrderState.CANCELLED)
+
+
+def _order_columns(alias: str, **instead: str) -> str:
+    """The order's columns as `alias` has them, but those named in `instead`, each an expression."""
+    return ", ".join(f"{instead[c]} AS {c}" if c in instead else f"{alias}.{c}" for c in _ORDER_COLUMNS)
 
 
 _ORDER_ROWS = (
-    f"SELECT {_order_columns('o')}, {_ITEM_COLUMNS}, coalesce(i.concert_event_id, r.concert_event_id)"
+    f"SELECT {_order_columns('o')}, {_ITEM_COLUMNS},"
+    " coalesce(i.concert_event_id, r.concert_event_id) AS concert_event_id"
     " FROM bc_ordering.orders o LEFT JOIN bc_ordering.order_items i ON i.order_id = o.id"
     " LEFT JOIN bc_ordering.reservations r ON r.id = i.reservation_id"
 )
@@ -52,35 +69,55 @@ _ORDER_BY_ID = _ORDER_ROWS + " WHERE o.id = %s ORDER BY i.created_at, i.id"
 _CHANGED_ORDER = _order_columns("m")
 
 
-def order_from_rows(rows: Sequence[Sequence[Any]]) -> Order | None:
-    if not rows:
+def _rows(connection: psycopg.Connection[Any], statement: str, params: Sequence[Any] | dict[str, Any]) -> list[DictRow]:
+    return connection.cursor(row_factory=dict_row).execute(statement, params).fetchall()
+
+
+def order_from_rows(rows: Sequence[DictRow]) -> Order | None:
+    """The order of the rows, None when there are none or their order columns are null (a guarded
+    statement that changed nothing)."""
+    if not rows or rows[0]["id"] is None:
         return None
-    first, at = rows[0], _ITEM_AT
+    first = rows[0]
     items = tuple(
         OrderItem(
-            id=row[at],
-            seat_id=row[at + 1],
-            price=row[at + 2],
-            reservation_id=row[at + 3],
-            seat_number=row[at + 4],
-            section=row[at + 5],
-            concert_event_id=row[at + 6] if len(row) > at + 6 else None,
+            id=row["item_id"],
+            seat_id=row["seat_id"],
+            price=row["price"],
+            reservation_id=row["reservation_id"],
+            seat_number=row["seat_number"],
+            section=row["section"],
+            concert_event_id=row.get("concert_event_id"),
         )
         for row in rows
-        if row[at] is not None
+        if row["item_id"] is not None
     )
     return Order(
-        id=first[0],
-        owner_key=first[1],
-        user_id=first[2],
-        customer_email=first[3],
-        state=OrderState(first[4]),
-        total_amount=first[5],
-        created_at=first[6],
-        paid_at=first[7],
-        origin=first[8],
+        id=first["id"],
+        owner_key=first["owner_key"],
+        user_id=first["user_id"],
+        customer_email=first["customer_email"],
+        state=OrderState(first["state"]),
+        total_amount=first["total_amount"],
+        created_at=first["created_at"],
+        paid_at=first["paid_at"],
+        origin=first["origin"],
         items=items,
     )
+
+
+def _named[D: DataclassInstance](kind: type[D], row: DictRow) -> D:
+    """The dataclass of the row's columns named as its fields (the row may hold others)."""
+    return kind(**{field.name: row[field.name] for field in fields(kind)})
+
+
+# Whether the caller owns the order `o`: a cart by its one identity, a waitlist order by its email
+# (identity.Caller.owns); false for a caller with neither. Its parameters: _owner_keys.
+_OWNED = "(o.owner_key = CASE o.origin WHEN 'waitlist' THEN %(email_owner_key)s ELSE %(owner_key)s END) IS TRUE"
+
+
+def _owner_keys(caller: Caller) -> dict[str, Any]:
+    return {"owner_key": caller.owner_key, "email_owner_key": caller.email_owner_key}
 
 
 def _owner_columns(caller: Caller) -> dict[str, Any]:
@@ -95,34 +132,59 @@ def _owner_columns(caller: Caller) -> dict[str, Any]:
 
 
 def find(connection: psycopg.Connection[Any], order_id: UUID) -> Order | None:
-    return order_from_rows(connection.execute(_ORDER_BY_ID, (order_id,)).fetchall())
+    return order_from_rows(_rows(connection, _ORDER_BY_ID, (order_id,)))
 
+
+# The live order holding the seat, as a statement's snapshot has it: one that commits after the
+# snapshot makes the item's insert violate order_items_seat_in_one_live_order instead (SeatTaken).
+_SEAT_HOLDER = """
+    FROM bc_ordering.order_items i JOIN bc_ordering.orders o ON o.id = i.order_id
+    WHERE i.seat_id = %(seat_id)s AND i.order_live"""
 
 # Creates the caller's draft or locks the existing one (at most one per owner, by index),
-# bumps its total and seat count unless it is full, adds the item, and returns the cart with
-# all its items: all or nothing, in one statement. The reservation is re-checked here, in the
-# source of truth, whatever the cache said.
+# bumps its total and seat count unless it is full, adds the item, and returns which guards held
+# (rules.AddToCartGuards) with the cart and all its items: all or nothing, in one statement. The
+# reservation is checked again here, in the source of truth, whatever the cache said.
 _ADD_ITEM = f"""
 WITH reservation AS (
-    SELECT id, seat_number, section FROM bc_ordering.reservations
-    WHERE id = %(reservation_id)s AND seat_id = %(seat_id)s AND status = 'active'
-      AND expires_at > %(now)s AND customer_hash = %(customer_hash)s
-      -- a user id seen signed in is claimed by its token alone (rules.check_reservation)
-      AND (%(signed_in)s OR NOT EXISTS (
-          SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = %(customer_hash)s))
-      -- the seat's price: Inventory's when it sent one, else the Catalog's copy when prices are
-      -- verified (rules.check_price, rules.check_catalog_price); an unknown one refuses
-      AND %(price)s = coalesce(nullif(base_price, 0), CASE WHEN %(verify_prices)s
-          THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s) ELSE %(price)s END)
-    -- waits for a concurrent expiry of this reservation to commit, then sees it expired
+    SELECT r.id, r.seat_number, r.section, r.status,
+           r.seat_id = %(seat_id)s AS for_the_seat,
+           -- a user id seen signed in is claimed by its token alone (rules.ReservationGuards)
+           r.customer_hash = %(customer_hash)s AND (%(signed_in)s OR NOT EXISTS (
+               SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = %(customer_hash)s)) AS customers,
+           r.status <> 'expired' AND r.expires_at > %(now)s AS not_expired,
+           r.status = 'active' AS active,
+           -- the seat's price: Inventory's when it sent one, else the Catalog's copy's when prices
+           -- are verified (null while the copy does not know the seat), else the price asked
+           coalesce(nullif(r.base_price, 0), CASE WHEN %(verify_prices)s
+               THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s)
+               ELSE %(price)s END) AS seat_price
+    FROM bc_ordering.reservations r WHERE r.id = %(reservation_id)s
+    -- waits for a concurrent expiry of this reservation to commit, then computes the flags from
+    -- the expired version (READ COMMITTED reads the newest version of a row it waited for)
     FOR SHARE
+), holder AS (
+    SELECT o.state = {_DRAFT} AND o.owner_key = %(owner_key)s AS my_cart {_SEAT_HOLDER}
+), guards AS (
+    -- one row, the reservation found or not (a missing one holds no guard)
+    SELECT r.id IS NOT NULL AS found, r.for_the_seat IS TRUE AS for_the_seat, r.customers IS TRUE AS customers,
+           r.not_expired IS TRUE AS not_expired, r.active IS TRUE AS active, coalesce(r.status, '') AS status,
+           r.seat_price IS NOT NULL AS price_known, (r.seat_price = %(price)s) IS TRUE AS price_matches,
+           NOT EXISTS (SELECT 1 FROM holder WHERE my_cart) AS not_in_cart,
+           NOT EXISTS (SELECT 1 FROM holder WHERE NOT my_cart) AS in_no_other_order,
+           r.id AS reservation_id, r.seat_number, r.section
+    FROM (SELECT 1) AS one LEFT JOIN reservation r ON true
 ), cart AS (
     INSERT INTO bc_ordering.orders AS o
         (id, user_id, guest_token_hash, anonymous_id_hash, customer_email, state, total_amount, item_count,
          created_at, updated_at)
-    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(anonymous_id_hash)s, %(customer_email)s, 'draft',
+    SELECT %(order_id)s, %(user_id)s, %(guest_token_hash)s, %(anonymous_id_hash)s, %(customer_email)s, {_DRAFT},
            %(price)s, 1, %(now)s, %(now)s
-    FROM reservation
+    FROM guards
+    WHERE found AND for_the_seat AND customers AND not_expired AND active AND price_known AND price_matches
+      AND not_in_cart AND in_no_other_order
+    -- orders_one_draft_per_owner's predicate as its migration spells it (the schema's, not a
+    -- domain list): ON CONFLICT infers the partial index only from a WHERE that implies it
     ON CONFLICT (owner_key) WHERE state = 'draft' DO UPDATE
         SET total_amount = o.total_amount + EXCLUDED.total_amount,
             item_count = o.item_count + 1,
@@ -132,13 +194,14 @@ WITH reservation AS (
 ), item AS (
     INSERT INTO bc_ordering.order_items
         (id, order_id, order_live, seat_id, price, reservation_id, seat_number, section, created_at)
-    SELECT %(item_id)s, cart.id, true, %(seat_id)s, %(price)s, reservation.id, reservation.seat_number,
-           reservation.section, %(now)s
-    FROM cart CROSS JOIN reservation
+    SELECT %(item_id)s, cart.id, true, %(seat_id)s, %(price)s, g.reservation_id, g.seat_number, g.section, %(now)s
+    FROM cart CROSS JOIN guards g
     RETURNING id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
 )
-SELECT c.*, {_ITEM_COLUMNS}
-FROM cart c JOIN (
+-- the flags, and whether the cart took the seat: its upsert returns no row for a full cart
+SELECT g.found, g.for_the_seat, g.customers, g.not_expired, g.active, g.status, g.price_known, g.price_matches,
+       g.not_in_cart, g.in_no_other_order, c.id IS NOT NULL AS has_room, c.*, {_ITEM_COLUMNS}
+FROM guards g LEFT JOIN cart c ON true LEFT JOIN (
     SELECT id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
     FROM bc_ordering.order_items WHERE order_id = (SELECT id FROM cart)
     UNION ALL
@@ -163,15 +226,15 @@ class SeatTaken(Exception):
     """The seat is in a non-cancelled order already (the unique index said so)."""
 
 
-def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[Any]:
+def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[DictRow]:
     """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already.
     Inside a transaction (an Idempotency-Key's), under a savepoint, so that the refusal leaves the
-    transaction usable for the diagnosis that follows."""
+    transaction usable for the attempt that follows."""
     try:
         if connection.info.transaction_status == TransactionStatus.INTRANS:
             with connection.transaction():
-                return connection.execute(statement, params).fetchall()
-        return connection.execute(statement, params).fetchall()
+                return _rows(connection, statement, params)
+        return _rows(connection, statement, params)
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == "order_items_seat_in_one_live_order":
             raise SeatTaken() from exc
@@ -189,15 +252,16 @@ def add_item(
     item_id: UUID,
     now: datetime,
     verify_prices: bool,
-) -> Order | None:
-    """Add the seat to the caller's draft; None when a guard refused (reservation no longer
-    live, another price, cart full). Raises SeatTaken when the seat is in an order already."""
+) -> Guarded[AddToCartGuards]:
+    """Add-to-cart's guards as the statement saw them, and the cart it added the seat to (if it
+    did). Raises SeatTaken when an order that holds the seat committed after it began."""
     params = {
         "verify_prices": verify_prices,
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
         "customer_hash": caller.customer_hash,
         "signed_in": caller.user_id is not None,
+        "owner_key": caller.owner_key,
         "order_id": order_id,
         **_owner_columns(caller),
         "customer_email": caller.email,
@@ -206,125 +270,121 @@ def add_item(
         "item_id": item_id,
         "now": now,
     }
-    return _consistent(order_from_rows(_placing_a_seat(connection, _ADD_ITEM, params)), connection)
-
-
-def seat_holder_and_cart_size(
-    connection: psycopg.Connection[Any], caller: Caller, seat_id: UUID
-) -> tuple[SeatHolder | None, int]:
-    """What decides a refused add-to-cart: who holds the seat, and how full the caller's cart is."""
-    row = connection.execute(
-        """
-        SELECT o.id, o.owner_key, o.state, o.origin,
-               (SELECT item_count FROM bc_ordering.orders d
-                 WHERE d.state = 'draft' AND d.owner_key = %(owner_key)s)
-        FROM (SELECT 1) AS one
-        LEFT JOIN bc_ordering.order_items i ON i.seat_id = %(seat_id)s AND i.order_live
-        LEFT JOIN bc_ordering.orders o ON o.id = i.order_id
-        """,
-        {"owner_key": caller.owner_key, "seat_id": seat_id},
-    ).fetchone()
-    assert row is not None  # the query always returns its one row
-    holder = (
-        SeatHolder(order_id=row[0], owner_key=row[1], state=OrderState(row[2]), origin=row[3])
-        if row[0] is not None
-        else None
+    rows = _placing_a_seat(connection, _ADD_ITEM, params)
+    flags = rows[0]
+    guards = AddToCartGuards(
+        reservation=_named(ReservationGuards, flags),
+        price_known=flags["price_known"],
+        price_matches=flags["price_matches"],
+        not_in_cart=flags["not_in_cart"],
+        in_no_other_order=flags["in_no_other_order"],
+        has_room=flags["has_room"],
+        max_seats=max_seats,
     )
-    return holder, row[4] or 0
+    return Guarded(guards, _consistent(order_from_rows(rows), connection))
 
 
-# Moves the order to pending when every guard of checkout holds, and returns it with its
-# items; the row lock makes a second, concurrent checkout of the same order find it pending.
-# Its event goes to the outbox in the same statement: published if and only if it committed.
+# Moves the order to pending when every guard of checkout holds, and returns which held
+# (rules.CheckoutGuards) with the order it moved and its items. Its event goes to the outbox in the
+# same statement: published if and only if it committed.
+# The order is locked first and the flags computed from the version locked: under READ COMMITTED
+# a lock that waited for a concurrent change (a second checkout, an add, a cancel) reads the
+# newest committed version, and nothing changes it before this statement commits, so the UPDATE
+# acts on exactly what the flags describe (the second of two checkouts finds it pending). Its
+# reservations are read as of the statement's start, as the guard always read them.
 _CHECKOUT = f"""
-WITH moved AS (
-    UPDATE bc_ordering.orders o SET state = 'pending', updated_at = %(now)s, version = o.version + 1
-    WHERE o.id = %(order_id)s AND o.state = 'draft' AND o.item_count > 0
-      AND o.owner_key = %(owner_key)s
-      AND NOT EXISTS (
-          SELECT 1 FROM bc_ordering.order_items i
-          JOIN bc_ordering.reservations r ON r.id = i.reservation_id
-          WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s))
+WITH target AS (
+    SELECT o.id, {_OWNED} AS owned, o.state IN ({_sql(*CHECKOUT_FROM)}) AS is_draft, o.item_count > 0 AS has_items,
+           NOT EXISTS (
+               SELECT 1 FROM bc_ordering.order_items i
+               JOIN bc_ordering.reservations r ON r.id = i.reservation_id
+               WHERE i.order_id = o.id AND (r.status <> 'active' OR r.expires_at <= %(now)s)) AS reservations_live
+    FROM bc_ordering.orders o WHERE o.id = %(order_id)s
+    FOR UPDATE
+), moved AS (
+    UPDATE bc_ordering.orders o SET state = {_PENDING}, updated_at = %(now)s, version = o.version + 1
+    FROM target t WHERE o.id = t.id AND t.owned AND t.is_draft AND t.has_items AND t.reservations_live
     RETURNING {_RETURNED_ORDER}, o.version
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
     SELECT id, version, 'order-checked-out', state, total_amount, %(now)s FROM moved
 )
-SELECT {_CHANGED_ORDER}, {_ITEM_COLUMNS}
-FROM moved m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
+-- one row at least, with the flags (an order not found holds none)
+SELECT t.id IS NOT NULL AS found, t.owned IS TRUE AS owned, t.is_draft IS TRUE AS is_draft,
+       t.has_items IS TRUE AS has_items, t.reservations_live IS TRUE AS reservations_live,
+       {_CHANGED_ORDER}, {_ITEM_COLUMNS}
+FROM (SELECT 1) AS one LEFT JOIN target t ON true LEFT JOIN moved m ON true
+LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
 ORDER BY i.created_at, i.id
 """
 
 
-def checkout(connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime) -> Order | None:
-    """The order moved to pending, or None when a guard refused (see order_with_reservations)."""
-    params = {"order_id": order_id, "owner_key": caller.owner_key, "now": now}
-    rows = connection.execute(_CHECKOUT, params).fetchall()
-    return _consistent(order_from_rows(rows), connection)
+def checkout(
+    connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, now: datetime
+) -> Guarded[CheckoutGuards]:
+    """Checkout's guards as the statement saw them, and the order it moved to pending (if it did)."""
+    params = {"order_id": order_id, **_owner_keys(caller), "now": now}
+    rows = _rows(connection, _CHECKOUT, params)
+    return Guarded(_named(CheckoutGuards, rows[0]), _consistent(order_from_rows(rows), connection))
 
 
-def order_with_reservations(
-    connection: psycopg.Connection[Any], order_id: UUID
-) -> tuple[Order | None, list[Reservation | None]]:
-    """An order and the reservations of its items: what decides a refused checkout."""
-    with connection.cursor() as order_cursor, connection.cursor() as reservations:
-        with connection.pipeline():
-            order_cursor.execute(_ORDER_BY_ID, (order_id,))
-            reservations.execute(
-                "SELECT r.id, r.seat_id, r.customer_hash, r.seat_number, r.section, r.base_price, r.status,"
-                " r.created_at, r.expires_at FROM bc_ordering.order_items i"
-                " JOIN bc_ordering.reservations r ON r.id = i.reservation_id WHERE i.order_id = %s",
-                (order_id,),
-            )
-        order = order_from_rows(order_cursor.fetchall())
-        found = [reservation_from_row(row) for row in reservations.fetchall()]
-    missing: list[Reservation | None] = [None] * (len(order.items) - len(found)) if order else []
-    return order, [*found, *missing]
-
-
-# Cancels the order when it is draft or pending and the caller may cancel it, and returns it
-# with its items; its items' `order_live` follows by the foreign key, which frees its seats.
+# Cancels the order when it is draft or pending and the caller may cancel it, and returns which
+# guards held (rules.CancelGuards) with the order as the statement left it, cancelled now or as it
+# was, and its items: an order cancelled already is answered as it is. Its items' `order_live`
+# follows by the foreign key, which frees its seats. Locked first, for the reason _CHECKOUT gives;
+# the order's columns are the locked version's (a read of the table would see the statement's
+# snapshot, older after a wait).
 _CANCEL = f"""
-WITH cancelled AS (
+WITH target AS (
+    SELECT {_order_columns("o")}, %(by_service)s OR {_OWNED} AS owned,
+           o.state IN ({_sql(*CANCELLABLE)}) AS cancellable
+    FROM bc_ordering.orders o WHERE o.id = %(order_id)s
+    FOR UPDATE
+), cancelled AS (
     UPDATE bc_ordering.orders o
-    SET state = 'cancelled', cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
+    SET state = {_CANCELLED}, cancel_reason = %(reason)s, cancelled_from = o.state, updated_at = %(now)s,
         version = o.version + 1
-    WHERE o.id = %(order_id)s AND o.state IN ('draft', 'pending')
-      -- the owner: a cart's by its one identity, a waitlist order's by its email (identity.Caller.owns)
-      AND (%(by_service)s
-           OR o.owner_key = CASE o.origin WHEN 'waitlist' THEN %(email_owner_key)s ELSE %(owner_key)s END)
-    RETURNING {_RETURNED_ORDER}, o.version
+    FROM target t WHERE o.id = t.id AND t.owned AND t.cancellable
+    RETURNING o.id, o.version, o.state, o.total_amount
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, reason, occurred_at)
     SELECT id, version, 'order-cancelled', state, total_amount, %(reason)s, %(now)s FROM cancelled
 )
-SELECT {_CHANGED_ORDER}, {_ITEM_COLUMNS}
-FROM cancelled m LEFT JOIN bc_ordering.order_items i ON i.order_id = m.id
+-- one row at least, with the flags (an order not found holds none)
+SELECT t.id IS NOT NULL AS found, t.owned IS TRUE AS owned, t.cancellable IS TRUE AS cancellable,
+       coalesce(t.state, '') AS state_found,
+       {_order_columns("t", state="coalesce(m.state, t.state)")}, {_ITEM_COLUMNS}
+FROM (SELECT 1) AS one LEFT JOIN target t ON true LEFT JOIN cancelled m ON true
+LEFT JOIN bc_ordering.order_items i ON i.order_id = t.id
 ORDER BY i.created_at, i.id
 """
 
 
 def cancel(
     connection: psycopg.Connection[Any], *, caller: Caller, order_id: UUID, by_service: bool, now: datetime
-) -> Order | None:
-    """The order cancelled now, or None when a guard refused (read it to say why)."""
+) -> Guarded[CancelGuards]:
+    """Cancel's guards as the statement saw them, and the order as it left it."""
     params = {
         "order_id": order_id,
-        "owner_key": caller.owner_key,
-        "email_owner_key": caller.email_owner_key,
+        **_owner_keys(caller),
         "by_service": by_service,
         "reason": "service" if by_service else "customer",
         "now": now,
     }
-    return order_from_rows(connection.execute(_CANCEL, params).fetchall())
+    rows = _rows(connection, _CANCEL, params)
+    return Guarded(_named(CancelGuards, rows[0]), order_from_rows(rows))
 
 
 # A waitlist order: placed directly in pending for one seat, with no reservation; checked out
 # as it is placed, so its event is the one of a checkout. The Waitlist service sends a price of
 # 0 today: with prices verified, the seat then sells at the Catalog's price, and while the copy
-# does not know it, nothing is placed unless `free_if_unknown` (asked after a refresh).
-_PLACE_WAITLIST_ORDER = """
-WITH priced AS (
+# does not know it, nothing is placed unless `free_if_unknown` (asked after a refresh). Nothing is
+# placed either when a live order holds the seat: returned instead, with whether it is this
+# email's waitlist order for the seat (a retry of the request).
+_PLACE_WAITLIST_ORDER = f"""
+WITH holder AS (
+    SELECT o.id, o.origin = 'waitlist' AND o.owner_key = %(owner_key)s AS same_email {_SEAT_HOLDER}
+), priced AS (
     SELECT CASE WHEN %(price)s = 0 AND %(verify_prices)s
                 THEN (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = %(seat_id)s)
                 ELSE %(price)s END AS price
@@ -332,29 +392,33 @@ WITH priced AS (
     INSERT INTO bc_ordering.orders
         (id, guest_token_hash, customer_email, state, origin, total_amount, item_count, created_at, updated_at,
          version)
-    SELECT %(order_id)s, %(guest_token_hash)s, %(email)s, 'pending', 'waitlist', coalesce(price, 0), 1, %(now)s,
+    SELECT %(order_id)s, %(guest_token_hash)s, %(email)s, {_PENDING}, 'waitlist', coalesce(price, 0), 1, %(now)s,
            %(now)s, 1
-    FROM priced WHERE price IS NOT NULL OR %(free_if_unknown)s
+    FROM priced WHERE (price IS NOT NULL OR %(free_if_unknown)s) AND NOT EXISTS (SELECT 1 FROM holder)
     RETURNING id, total_amount
 ), event AS (
     INSERT INTO bc_ordering.outbox (order_id, version, event_type, state, total_amount, occurred_at)
-    SELECT id, 1, 'order-checked-out', 'pending', total_amount, %(now)s FROM placed
+    SELECT id, 1, 'order-checked-out', {_PENDING}, total_amount, %(now)s FROM placed
+), item AS (
+    INSERT INTO bc_ordering.order_items
+        (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
+    SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, placed.total_amount, %(concert_event_id)s, %(now)s
+    FROM placed
+    RETURNING order_id
 )
-INSERT INTO bc_ordering.order_items
-    (id, order_id, order_live, order_origin, seat_id, price, concert_event_id, created_at)
-SELECT %(item_id)s, placed.id, true, 'waitlist', %(seat_id)s, placed.total_amount, %(concert_event_id)s, %(now)s
-FROM placed
-RETURNING order_id
+SELECT (SELECT order_id FROM item) AS placed, h.id AS holder, h.same_email IS TRUE AS held_by_same
+FROM (SELECT 1) AS one LEFT JOIN holder h ON true
 """
 
 
 @dataclass(frozen=True, slots=True)
-class WaitlistHolder:
-    """The live order that holds a seat, as a waitlist request sees it."""
+class WaitlistPlacement:
+    """What the statement of a waitlist order did: the order it placed, or the live order that
+    holds the seat; neither while the seat's price is to be learnt first."""
 
-    order_id: UUID
-    owner_key: str
-    origin: str
+    placed: UUID | None
+    holder: UUID | None
+    held_by_same: bool  # the holder is this email's waitlist order: the request placed it before
 
 
 def place_waitlist_order(
@@ -369,14 +433,14 @@ def place_waitlist_order(
     now: datetime,
     verify_prices: bool,
     free_if_unknown: bool,
-) -> UUID | None:
-    """Place the order in one statement; None when it is to be priced by the Catalog's copy,
-    which does not know the seat (and `free_if_unknown` is not set). Raises SeatTaken when the
-    seat is in a live order."""
+) -> WaitlistPlacement:
+    """Place the order in one statement, or say why not. Raises SeatTaken when an order that
+    holds the seat committed after it began."""
     params = {
         "verify_prices": verify_prices,
         "free_if_unknown": free_if_unknown,
         "order_id": order_id,
+        "owner_key": caller.owner_key,
         "guest_token_hash": caller.customer_hash,
         "email": caller.email,
         "price": price,
@@ -385,25 +449,17 @@ def place_waitlist_order(
         "concert_event_id": concert_event_id,
         "now": now,
     }
-    rows = _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)
-    return rows[0][0] if rows else None  # the item is inserted whenever its order is
-
-
-def live_holder(connection: psycopg.Connection[Any], seat_id: UUID) -> WaitlistHolder | None:
-    row = connection.execute(
-        "SELECT o.id, o.owner_key, o.origin FROM bc_ordering.order_items i"
-        " JOIN bc_ordering.orders o ON o.id = i.order_id WHERE i.seat_id = %s AND i.order_live",
-        (seat_id,),
-    ).fetchone()
-    return WaitlistHolder(row[0], row[1], row[2]) if row else None
+    return _named(WaitlistPlacement, _placing_a_seat(connection, _PLACE_WAITLIST_ORDER, params)[0])
 
 
 def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | None:
     """The owner's cart (its one draft order), with its items."""
     return order_from_rows(
-        connection.execute(
-            _ORDER_ROWS + " WHERE o.owner_key = %s AND o.state = 'draft' ORDER BY i.created_at, i.id", (owner_key,)
-        ).fetchall()
+        _rows(
+            connection,
+            f"{_ORDER_ROWS} WHERE o.owner_key = %s AND o.state = {_DRAFT} ORDER BY i.created_at, i.id",
+            (owner_key,),
+        )
     )
 
 
@@ -412,7 +468,7 @@ def draft_of(connection: psycopg.Connection[Any], owner_key: str) -> Order | Non
 # item frees the seat at once (order_items_seat_in_one_live_order).
 _REMOVE_ITEM = f"""
 WITH cart AS (
-    SELECT id FROM bc_ordering.orders WHERE owner_key = %(owner_key)s AND state = 'draft' FOR UPDATE
+    SELECT id FROM bc_ordering.orders WHERE owner_key = %(owner_key)s AND state = {_DRAFT} FOR UPDATE
 ), removed AS (
     DELETE FROM bc_ordering.order_items i USING cart
     WHERE i.order_id = cart.id AND i.seat_id = %(seat_id)s
@@ -433,14 +489,14 @@ ORDER BY i.created_at, i.id
 def remove_item(connection: psycopg.Connection[Any], *, owner_key: str, seat_id: UUID, now: datetime) -> Order | None:
     """The cart without the seat, or None when the seat is not in the owner's cart."""
     params = {"owner_key": owner_key, "seat_id": seat_id, "now": now}
-    return order_from_rows(connection.execute(_REMOVE_ITEM, params).fetchall())
+    return order_from_rows(_rows(connection, _REMOVE_ITEM, params))
 
 
-def orders_from_rows(rows: Sequence[Sequence[Any]]) -> list[Order]:
+def orders_from_rows(rows: Sequence[DictRow]) -> list[Order]:
     """Orders of rows as _ORDER_ROWS returns them, one order's rows together, in their order."""
-    grouped: dict[UUID, list[Sequence[Any]]] = {}
+    grouped: dict[UUID, list[DictRow]] = {}
     for row in rows:
-        grouped.setdefault(row[0], []).append(row)
+        grouped.setdefault(row["id"], []).append(row)
     return [order for group in grouped.values() if (order := order_from_rows(group)) is not None]
 
 
@@ -472,4 +528,4 @@ def page_of(
         "after_id": after[1] if after else None,
         "limit": limit,
     }
-    return orders_from_rows(connection.execute(_PAGE, params).fetchall())
+    return orders_from_rows(_rows(connection, _PAGE, params))

@@ -18,16 +18,17 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import set_json_loads
 
 _CLAIM = """
-SELECT e.id, e.event_id, e.order_id, e.version, e.event_type, e.state, e.total_amount, e.reason, e.occurred_at,
-       o.owner_key, o.user_id,
+SELECT e.id AS row_id, e.event_id, e.order_id, e.version, e.event_type, e.state, e.total_amount, e.reason,
+       e.occurred_at, o.owner_key, o.user_id,
        CASE WHEN e.event_type = 'order-checked-out' THEN (
            SELECT coalesce(json_agg(json_build_object(
                'seatId', i.seat_id, 'reservationId', i.reservation_id, 'price', i.price,
                'seatNumber', i.seat_number, 'section', i.section) ORDER BY i.created_at, i.id), '[]')
-           FROM bc_ordering.order_items i WHERE i.order_id = e.order_id) END
+           FROM bc_ordering.order_items i WHERE i.order_id = e.order_id) END AS items
 FROM bc_ordering.outbox e
 LEFT JOIN bc_ordering.orders o ON o.id = e.order_id
 WHERE e.published_at IS NULL
@@ -51,7 +52,7 @@ def _exact_json(text: str | bytes) -> Any:
 
 _MARK = "UPDATE bc_ordering.outbox SET published_at = %s WHERE id = ANY(%s)"
 
-_BACKLOG = "SELECT count(*), min(occurred_at) FROM bc_ordering.outbox WHERE published_at IS NULL"
+_BACKLOG = "SELECT count(*) AS waiting, min(occurred_at) AS oldest FROM bc_ordering.outbox WHERE published_at IS NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +75,11 @@ class PendingEvent:
 
 def claim(connection: psycopg.Connection[Any], limit: int) -> list[PendingEvent]:
     """Begin a transaction and lock the next events (the caller marks and commits, or rolls back)."""
-    with connection.cursor() as cursor, connection.pipeline():
+    with connection.cursor(row_factory=class_row(PendingEvent)) as cursor, connection.pipeline():
         set_json_loads(_exact_json, cursor)  # the items' prices as Decimal, never a float
         cursor.execute("BEGIN")
         cursor.execute(_CLAIM, (limit,))
-        rows = cursor.fetchall()
-    return [PendingEvent(*row) for row in rows]
+        return cursor.fetchall()
 
 
 def mark_published(connection: psycopg.Connection[Any], row_ids: Sequence[int], now: datetime) -> None:
@@ -92,5 +92,5 @@ def mark_published(connection: psycopg.Connection[Any], row_ids: Sequence[int], 
 
 def backlog(connection: psycopg.Connection[Any]) -> tuple[int, datetime | None]:
     """How many events wait, and when the oldest of them happened."""
-    row = connection.execute(_BACKLOG).fetchone()
-    return (int(row[0]), row[1]) if row else (0, None)
+    row = connection.cursor(row_factory=dict_row).execute(_BACKLOG).fetchone()
+    return (row["waiting"], row["oldest"]) if row else (0, None)

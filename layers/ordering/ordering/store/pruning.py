@@ -38,7 +38,8 @@ _PRUNE = {
             LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
     """,
     # carts no one touched for that long (their reservations expired long ago), with their
-    # items; a draft with a recorded conflict stays, for the person who reviews it
+    # items; a draft with a recorded conflict stays, for the person who reviews it. `state =
+    # 'draft'` as the predicate of orders_drafts_by_age (the partial index this walks) spells it
     "abandoned_drafts": """
         WITH doomed AS (
             SELECT o.id FROM bc_ordering.orders o

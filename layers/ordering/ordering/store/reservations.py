@@ -8,52 +8,43 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 
-from ordering.domain.reservation import Reservation
+from ordering.domain.reservation import ACTIVE, Reservation
 
 if TYPE_CHECKING:  # the API functions import this module; the consumers' ledger is not theirs
     from ordering.store.ledger import Delivery
 
 _COLUMNS = "id, seat_id, customer_hash, seat_number, section, base_price, status, created_at, expires_at"
-# the reservation's columns, whether its customer id is a user id seen signed in, and the
-# seat's price in the copy of the Catalog's
+# the reservation's columns, and whether its customer id is a user id seen signed in: a
+# Reservation's fields, by name
 _READ = (
-    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = r.customer_hash),"
-    " (SELECT p.price FROM bc_ordering.seat_prices p WHERE p.seat_id = r.seat_id)"
-    " FROM bc_ordering.reservations r"
+    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM bc_ordering.known_users k WHERE k.user_hash = r.customer_hash)"
+    " AS for_known_user FROM bc_ordering.reservations r"
 )
 
 
-def reservation_from_row(row: Sequence[Any]) -> Reservation:
-    return Reservation(
-        id=row[0],
-        seat_id=row[1],
-        customer_hash=bytes(row[2]),
-        seat_number=row[3],
-        section=row[4],
-        base_price=row[5],
-        status=row[6],
-        created_at=row[7],
-        expires_at=row[8],
-        for_known_user=bool(row[9]) if len(row) > 9 else False,
-        catalog_price=row[10] if len(row) > 10 else None,
-    )
+def _reading(connection: psycopg.Connection[Any]) -> psycopg.Cursor[Reservation]:
+    """A cursor whose rows are Reservations, by column name (as _READ names them)."""
+    return connection.cursor(row_factory=class_row(Reservation))
 
 
 def find(connection: psycopg.Connection[Any], reservation_id: UUID) -> Reservation | None:
-    row = connection.execute(f"{_READ} WHERE r.id = %s", (reservation_id,)).fetchone()
-    return reservation_from_row(row) if row else None
+    return _reading(connection).execute(f"{_READ} WHERE r.id = %s", (reservation_id,)).fetchone()
 
 
 def find_live_for_seat(
     connection: psycopg.Connection[Any], seat_id: UUID, customer_hash: bytes, now: datetime
 ) -> tuple[Reservation | None, bool]:
     """The caller's live reservation of the seat, and whether someone else holds one."""
-    rows = connection.execute(
-        f"{_READ} WHERE r.seat_id = %s AND r.status = 'active' AND r.expires_at > %s ORDER BY r.created_at DESC",
-        (seat_id, now),
-    ).fetchall()
-    live = [reservation_from_row(row) for row in rows]
+    live = (
+        _reading(connection)
+        .execute(
+            f"{_READ} WHERE r.seat_id = %s AND r.status = 'active' AND r.expires_at > %s ORDER BY r.created_at DESC",
+            (seat_id, now),
+        )
+        .fetchall()
+    )
     mine = next((r for r in live if r.customer_hash == customer_hash), None)
     return mine, mine is None and bool(live)
 
@@ -65,8 +56,10 @@ def record_created(
     stored now and still active (a redelivery, or one whose expiry came first, is not)."""
     if not created:
         return []
-    rows = connection.execute(
-        """
+    rows = (
+        connection.cursor(row_factory=dict_row)
+        .execute(
+            """
         WITH incoming AS (
             SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bytea[], %b::text[], %b::text[], %b::numeric[],
                                  %b::text[], %b::timestamptz[], %b::timestamptz[], %b::int[], %b::bigint[])
@@ -88,20 +81,22 @@ def record_created(
             WHERE reservations.status = 'expired'
         RETURNING id, status
         """,
-        (
-            [r.id for _, r in created],
-            [r.seat_id for _, r in created],
-            [r.customer_hash for _, r in created],
-            [r.seat_number for _, r in created],
-            [r.section for _, r in created],
-            [r.base_price for _, r in created],
-            [r.status for _, r in created],
-            [r.created_at for _, r in created],
-            [r.expires_at for _, r in created],
-            [d.partition for d, _ in created],
-            [d.offset for d, _ in created],
-            topic,
-        ),
-    ).fetchall()
-    active = {row[0] for row in rows if row[1] == "active"}
+            (
+                [r.id for _, r in created],
+                [r.seat_id for _, r in created],
+                [r.customer_hash for _, r in created],
+                [r.seat_number for _, r in created],
+                [r.section for _, r in created],
+                [r.base_price for _, r in created],
+                [r.status for _, r in created],
+                [r.created_at for _, r in created],
+                [r.expires_at for _, r in created],
+                [d.partition for d, _ in created],
+                [d.offset for d, _ in created],
+                topic,
+            ),
+        )
+        .fetchall()
+    )
+    active = {row["id"] for row in rows if row["status"] == ACTIVE}
     return list({r.id: r for _, r in created if r.id in active}.values())

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import dict_row, scalar_row
 
 from ordering.domain.pricing import SeatPrice
 
@@ -57,12 +58,7 @@ def keep_seatmap(
 
 
 def known_events(connection: psycopg.Connection[Any]) -> set[UUID]:
-    return {row[0] for row in connection.execute("SELECT event_id FROM bc_ordering.catalog_events").fetchall()}
-
-
-def price_of(connection: psycopg.Connection[Any], seat_id: UUID) -> Decimal | None:
-    row = connection.execute("SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s", (seat_id,)).fetchone()
-    return row[0] if row else None
+    return set(connection.cursor(row_factory=scalar_row).execute("SELECT event_id FROM bc_ordering.catalog_events"))
 
 
 def refreshed(connection: psycopg.Connection[Any], now: datetime) -> None:
@@ -71,8 +67,9 @@ def refreshed(connection: psycopg.Connection[Any], now: datetime) -> None:
 
 
 def last_refresh(connection: psycopg.Connection[Any]) -> datetime | None:
-    row = connection.execute("SELECT refreshed_at FROM bc_ordering.catalog_refreshes").fetchone()
-    return row[0] if row else None
+    read = connection.cursor(row_factory=scalar_row)
+    refreshed_at: datetime | None = read.execute("SELECT refreshed_at FROM bc_ordering.catalog_refreshes").fetchone()
+    return refreshed_at
 
 
 def lease_refresh(connection: psycopg.Connection[Any], holder: UUID, now: datetime, lease: timedelta) -> bool:
@@ -98,9 +95,13 @@ def end_lease(connection: psycopg.Connection[Any], holder: UUID) -> None:
 
 def waiting_on(connection: psycopg.Connection[Any], seat_id: UUID, now: datetime) -> tuple[Decimal | None, bool]:
     """The seat's price as the copy has it now, and whether a refresh still holds the lease."""
-    row = connection.execute(
-        "SELECT (SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s),"
-        " coalesce(leased_until > %s, false) FROM bc_ordering.catalog_refreshes",
-        (seat_id, now),
-    ).fetchone()
-    return (row[0], bool(row[1])) if row else (None, False)
+    row = (
+        connection.cursor(row_factory=dict_row)
+        .execute(
+            "SELECT (SELECT price FROM bc_ordering.seat_prices WHERE seat_id = %s) AS price,"
+            " coalesce(leased_until > %s, false) AS under_way FROM bc_ordering.catalog_refreshes",
+            (seat_id, now),
+        )
+        .fetchone()
+    )
+    return (row["price"], row["under_way"]) if row else (None, False)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
+
+import psycopg
 
 from ordering.config import settings
 from ordering.domain import errors
-from ordering.domain.errors import ServiceUnavailable
 from ordering.domain.identity import Caller
 from ordering.store import orders
-from ordering.store.db import session
 from ordering.usecases.clock import utc_now
-
-_ATTEMPTS = 3
+from ordering.usecases.placing import attempt_placing
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,41 +40,28 @@ def place_waitlist_order(command: PlaceWaitlistOrder, *, now: datetime | None = 
     now = now or utc_now()
     verify_prices = settings().verifies_prices
     owner = Caller(guest_token=command.email, email=command.email, internal=True)
-    free_if_unknown = False  # a seat sent at 0 takes the Catalog's price, once the copy was asked
-    for _ in range(_ATTEMPTS):
-        holder: orders.WaitlistHolder | None = None
-        with session() as connection:
-            try:
-                placed = orders.place_waitlist_order(
-                    connection,
-                    caller=owner,
-                    seat_id=command.seat_id,
-                    price=command.price,
-                    concert_event_id=command.concert_event_id,
-                    order_id=uuid.uuid4(),
-                    item_id=uuid.uuid4(),
-                    now=now,
-                    verify_prices=verify_prices,
-                    free_if_unknown=free_if_unknown,
-                )
-                taken = False
-            except orders.SeatTaken:
-                placed, taken = None, True
-                holder = orders.live_holder(connection, command.seat_id)
-        if placed is not None:
-            return Placed(placed, created=True)
-        if not taken:
-            # the copy does not know the seat's price: refresh it for the seat (503 when the
-            # Catalog cannot tell), then place it at that price, or at the 0 sent if it has none
-            from ordering.usecases.refresh_prices import price_after_refresh
 
-            price_after_refresh(command.seat_id)
-            free_if_unknown = True
-            continue
-        if holder is None:
-            continue  # the holder was cancelled in between: try again
-        assert owner.owner_key is not None
-        if holder.origin == "waitlist" and hmac.compare_digest(holder.owner_key, owner.owner_key):
-            return Placed(holder.order_id, created=False)
+    def place(connection: psycopg.Connection[Any], refreshed: bool) -> Placed:
+        placement = orders.place_waitlist_order(
+            connection,
+            caller=owner,
+            seat_id=command.seat_id,
+            price=command.price,
+            concert_event_id=command.concert_event_id,
+            order_id=uuid.uuid4(),
+            item_id=uuid.uuid4(),
+            now=now,
+            verify_prices=verify_prices,
+            # a seat sent at 0 takes the Catalog's price, and stays free where the Catalog, asked
+            # again, does not know it
+            free_if_unknown=refreshed,
+        )
+        if placement.placed is not None:
+            return Placed(placement.placed, created=True)
+        if placement.holder is None:
+            raise errors.SeatPriceUnknown()  # to be learnt from the Catalog first
+        if placement.held_by_same:
+            return Placed(placement.holder, created=False)
         raise errors.SeatInAnotherOrder()
-    raise ServiceUnavailable("waitlist order kept losing races")
+
+    return attempt_placing(command.seat_id, place)
