@@ -152,16 +152,16 @@ def test_checkout_reports_the_first_guard_that_did_not_hold_in_the_contracts_ord
 
 def test_cancel_answers_a_cancelled_order_as_it_is_and_anothers_as_none() -> None:
     # Given the guards of a cancel of the caller's pending order
-    mine = CancelGuards(found=True, owned=True, cancellable=True, state_found="pending")
+    mine = CancelGuards(found=True, owned=True, may_cancel=True, state_found="pending")
     # Then it is cancelled, and one cancelled already is no refusal either (a retry succeeds)
     assert _refused(mine) is None
-    assert _refused(replace(mine, cancellable=False, state_found="cancelled")) is None
+    assert _refused(replace(mine, state_found="cancelled")) is None
     # When it is paid, Then the state is named; when it is another's or none, Then it is not found
-    assert _refused(replace(mine, cancellable=False, state_found="paid")) == (
+    assert _refused(replace(mine, may_cancel=False, state_found="paid")) == (
         409, "Order cannot be cancelled in state 'paid'",
     )  # fmt: skip
     assert _refused(replace(mine, owned=False)) == (404, "Order not found")
-    assert _refused(CancelGuards(found=False, owned=False, cancellable=False, state_found="")) == (
+    assert _refused(CancelGuards(found=False, owned=False, may_cancel=False, state_found="")) == (
         404,
         "Order not found",
     )

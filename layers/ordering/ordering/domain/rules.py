@@ -8,30 +8,46 @@ cache's copy) by the same classes before it writes, so that a stale one costs no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
-from typing import Protocol
+from typing import Any, cast
 from uuid import UUID
 
 from ordering.domain import errors
 from ordering.domain.errors import OrderingError
 from ordering.domain.identity import Caller
-from ordering.domain.order import Order, OrderState
+from ordering.domain.order import Order
 from ordering.domain.reservation import ACTIVE, EXPIRED, Reservation
 
 CENTS = Decimal("0.01")
 
 
-def _first_refused(guards: Iterable[tuple[bool, Callable[[], OrderingError]]]) -> OrderingError | None:
-    """The error of the first guard that did not hold, or None when every one held."""
-    return next((error() for held, error in guards if not held), None)
+def guard(refusal: type[OrderingError] | Callable[[Any], OrderingError]) -> Any:
+    """A flag of a guarded statement, with the contract's error when it does not hold: an error
+    class, or a function of the guards for a message that names one of their values."""
+    make = (lambda _: refusal()) if isinstance(refusal, type) else refusal
+    return field(metadata={"refusal": make})
 
 
-class Guards(Protocol):
-    def refusal(self) -> OrderingError | None: ...
+class Guards:
+    """A guarded statement's flags, declared with `guard` in the contract's order: the first that
+    did not hold is the answer (guards nested as a field are asked in their place)."""
+
+    __slots__ = ()
+
+    def refusal(self) -> OrderingError | None:
+        for declared in fields(cast(Any, self)):
+            value = getattr(self, declared.name)
+            if isinstance(value, Guards):
+                nested = value.refusal()
+                if nested is not None:
+                    return nested
+            elif "refusal" in declared.metadata and not value:
+                refused: OrderingError = declared.metadata["refusal"](self)
+                return refused
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,28 +74,17 @@ def require_reservation_id(caller: Caller, reservation_id: UUID | None) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class ReservationGuards:
+class ReservationGuards(Guards):
     """Add-to-cart's checks of the reservation the item will carry."""
 
-    found: bool
-    for_the_seat: bool
+    status: str  # "" when not found
+    found: bool = guard(errors.ReservationNotFound)
+    for_the_seat: bool = guard(errors.ReservationForDifferentSeat)
     # the caller's: its customer id is the caller's identity, and a user id seen signed in
     # (store/known_users.py) is claimed by its token alone, a user id being no secret
-    customers: bool
-    not_expired: bool
-    active: bool
-    status: str  # "" when not found
-
-    def refusal(self) -> OrderingError | None:
-        return _first_refused(
-            (
-                (self.found, errors.ReservationNotFound),
-                (self.for_the_seat, errors.ReservationForDifferentSeat),
-                (self.customers, errors.ReservationOfAnotherCustomer),
-                (self.not_expired, errors.ReservationExpired),
-                (self.active, partial(errors.ReservationNotActive, self.status)),
-            )
-        )
+    customers: bool = guard(errors.ReservationOfAnotherCustomer)
+    not_expired: bool = guard(errors.ReservationExpired)
+    active: bool = guard(lambda guards: errors.ReservationNotActive(guards.status))
 
 
 def reservation_guards(
@@ -87,7 +92,9 @@ def reservation_guards(
 ) -> ReservationGuards:
     """The reservation's guards as a copy of it says (the cache's, or one read before the write)."""
     if reservation is None:
-        return ReservationGuards(False, False, False, False, False, "")
+        return ReservationGuards(
+            status="", found=False, for_the_seat=False, customers=False, not_expired=False, active=False
+        )
     return ReservationGuards(
         found=True,
         for_the_seat=reservation.seat_id == seat_id,
@@ -133,74 +140,45 @@ def check_price(price: Decimal, reservation: Reservation) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class AddToCartGuards:
+class AddToCartGuards(Guards):
     """Which of add-to-cart's guards held when the statement put the seat in the cart, or did not."""
 
     reservation: ReservationGuards
+    max_seats: int
     # the seat's price is known: Inventory's when it sent one, else the Catalog's (where prices
     # are verified); and it is the price asked
-    price_known: bool
-    price_matches: bool
-    not_in_cart: bool  # the seat is not in the caller's cart already
-    in_no_other_order: bool  # nor in any other live order
-    has_room: bool  # the cart took it (it holds fewer than max_seats); false too when an earlier guard failed
-    max_seats: int
-
-    def refusal(self) -> OrderingError | None:
-        return self.reservation.refusal() or _first_refused(
-            (
-                (self.price_known, errors.SeatPriceUnknown),
-                (self.price_matches, errors.PriceMismatch),
-                (self.not_in_cart, errors.SeatAlreadyInCart),
-                (self.in_no_other_order, errors.SeatInAnotherOrder),
-                (self.has_room, partial(errors.OrderFull, self.max_seats)),
-            )
-        )
+    price_known: bool = guard(errors.SeatPriceUnknown)
+    price_matches: bool = guard(errors.PriceMismatch)
+    not_in_cart: bool = guard(errors.SeatAlreadyInCart)  # the seat is not in the caller's cart already
+    in_no_other_order: bool = guard(errors.SeatInAnotherOrder)  # nor in any other live order
+    # the cart took it (it holds fewer than max_seats); false too when an earlier guard failed
+    has_room: bool = guard(lambda guards: errors.OrderFull(guards.max_seats))
 
 
 @dataclass(frozen=True, slots=True)
-class CheckoutGuards:
+class CheckoutGuards(Guards):
     """Which of checkout's guards held, as the statement that moves the order saw it."""
 
-    found: bool
-    owned: bool
-    is_draft: bool
-    has_items: bool
-    reservations_live: bool  # every item's reservation is active and not past its expiry
-
-    def refusal(self) -> OrderingError | None:
-        return _first_refused(
-            (
-                (self.found, errors.OrderNotFound),
-                (self.owned, errors.Unauthorized),
-                (self.is_draft, errors.OrderNotDraft),
-                (self.has_items, errors.OrderEmpty),
-                (self.reservations_live, errors.ReservationExpired),
-            )
-        )
+    found: bool = guard(errors.OrderNotFound)
+    owned: bool = guard(errors.Unauthorized)
+    is_draft: bool = guard(errors.OrderNotDraft)
+    has_items: bool = guard(errors.OrderEmpty)
+    # every item's reservation is active and not past its expiry
+    reservations_live: bool = guard(errors.ReservationExpired)
 
 
 @dataclass(frozen=True, slots=True)
-class CancelGuards:
+class CancelGuards(Guards):
     """Which of cancel's guards held, as the statement that cancels the order saw it."""
 
-    found: bool
-    owned: bool  # by the caller, or cancelled by a platform service (the internal API)
-    cancellable: bool
     state_found: str  # "" when not found
-
-    def refusal(self) -> OrderingError | None:
-        return _first_refused(
-            (
-                (self.found, errors.OrderNotFound),
-                (self.owned, errors.OrderNotFound),  # another's order is not found, as none
-                # cancelling a cancelled order changes nothing, so that a retry succeeds
-                (
-                    self.cancellable or self.state_found == OrderState.CANCELLED,
-                    partial(errors.OrderNotCancellable, self.state_found),
-                ),
-            )
-        )
+    found: bool = guard(errors.OrderNotFound)
+    # by the caller, or cancelled by a platform service (the internal API); another's order is
+    # not found, as none
+    owned: bool = guard(errors.OrderNotFound)
+    # draft or pending, or cancelled already: cancelling a cancelled order changes nothing, so
+    # that a retry succeeds
+    may_cancel: bool = guard(lambda guards: errors.OrderNotCancellable(guards.state_found))
 
 
 def is_platform_service(caller: Caller, service_roles: frozenset[str]) -> bool:

@@ -351,7 +351,8 @@ WITH target AS (
     SELECT id, version, 'order-cancelled', state, total_amount, %(reason)s, %(now)s FROM cancelled
 )
 -- one row at least, with the flags (an order not found holds none)
-SELECT t.id IS NOT NULL AS found, t.owned IS TRUE AS owned, t.cancellable IS TRUE AS cancellable,
+SELECT t.id IS NOT NULL AS found, t.owned IS TRUE AS owned,
+       (t.cancellable OR t.state = {_CANCELLED}) IS TRUE AS may_cancel,
        coalesce(t.state, '') AS state_found,
        {_order_columns("t", state="coalesce(m.state, t.state)")}, {_ITEM_COLUMNS}
 FROM (SELECT 1) AS one LEFT JOIN target t ON true LEFT JOIN cancelled m ON true
