@@ -11,9 +11,12 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.domain import errors
-from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import is_internal, lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
+from ordering.http.resolver import api
+from ordering.http.responses import json_response, order_body
 from ordering.http.schemas import OrderOut
 from ordering.usecases.cancel_order import cancel_order
 

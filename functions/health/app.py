@@ -7,7 +7,10 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, documented, json_response, lambda_handler_for
+from ordering.http.documentation import documented
+from ordering.http.entry import lambda_handler_for
+from ordering.http.resolver import api
+from ordering.http.responses import json_response
 from ordering.http.schemas import Health
 from ordering.usecases.health import readiness
 

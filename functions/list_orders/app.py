@@ -10,8 +10,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body
+from ordering.http.documentation import documented
+from ordering.http.entry import lambda_handler_for
 from ordering.http.identity import identify
+from ordering.http.resolver import api
+from ordering.http.responses import json_response, order_body
 from ordering.http.schemas import OrdersPage
 from ordering.usecases.list_orders import list_orders
 

@@ -11,9 +11,12 @@ from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.rules import require_platform_service
-from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import is_internal, lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
+from ordering.http.resolver import api
+from ordering.http.responses import json_response
 from ordering.http.schemas import WaitlistPlaced
 from ordering.http.waitlist_request import WaitlistOrderRequest
 from ordering.usecases.place_waitlist_order import PlaceWaitlistOrder, place_waitlist_order

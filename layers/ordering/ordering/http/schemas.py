@@ -1,5 +1,5 @@
 """The shapes of the API's answers, for the OpenAPI document (openapi.json) only: the handlers
-write their bodies themselves (http/api.py). Schemas are built when the document is, never at a
+write their bodies themselves (http/responses.py). Schemas are built when the document is, never at a
 cold start (`defer_build`)."""
 
 from __future__ import annotations
