@@ -14,8 +14,7 @@ from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.models import AddToCartRequest
 from ordering.http.resolver import api
-from ordering.http.responses import json_response, order_body
-from ordering.http.schemas import OrderOut
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.add_to_cart import AddToCart, add_to_cart
 
 app = api()
@@ -50,7 +49,7 @@ def add(body: AddToCartRequest) -> Response[str]:
         app.current_event,
         caller,
         app.lambda_context,
-        lambda: json_response(200, order_body(add_to_cart(command), caller)),
+        lambda: json_response(200, order_out(add_to_cart(command), caller)),
     )
 
 

@@ -14,8 +14,7 @@ from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.models import CheckoutRequest
 from ordering.http.resolver import api
-from ordering.http.responses import json_response, order_body
-from ordering.http.schemas import OrderOut
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.checkout import checkout
 
 app = api()
@@ -40,7 +39,7 @@ def check_out(body: CheckoutRequest) -> Response[str]:
         app.current_event,
         caller,
         app.lambda_context,
-        lambda: json_response(200, order_body(checkout(caller, body.orderId), caller)),
+        lambda: json_response(200, order_out(checkout(caller, body.orderId), caller)),
     )
 
 

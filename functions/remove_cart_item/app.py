@@ -15,8 +15,7 @@ from ordering.http.entry import lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
 from ordering.http.resolver import api
-from ordering.http.responses import json_response, order_body
-from ordering.http.schemas import OrderOut
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.cart import remove_from_cart
 
 app = api()
@@ -33,7 +32,7 @@ def remove(seatId: UUID) -> Response[str]:
         app.current_event,
         caller,
         app.lambda_context,
-        lambda: json_response(200, order_body(remove_from_cart(caller, seatId), caller)),
+        lambda: json_response(200, order_out(remove_from_cart(caller, seatId), caller)),
     )
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ordering.domain.errors import OrderingError
-from ordering.http.responses import JSON
-from ordering.http.schemas import ErrorBody
+from ordering.http.responses import JSON, Answer, ErrorBody
 
 # What any route may answer besides its own errors (docs/contract.md, "Endpoints and their errors").
 _COMMON: tuple[tuple[int, str], ...] = (
@@ -41,7 +40,7 @@ def refusal(error: type[OrderingError] | OrderingError) -> tuple[int, str]:
 
 def documented(
     status: int,
-    model: type[Any],
+    model: type[Answer],
     *errors: tuple[int, str],
     identified: bool = True,
     keyed: bool = False,

@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering import snapstart
 from ordering.config import settings
-from ordering.http import jsonio
-from ordering.http.responses import JSON
+from ordering.http.responses import JSON, ErrorBody
 from ordering.observability import logger
 from ordering.store.db import invocation_deadline
 
@@ -37,7 +36,7 @@ def lambda_handler_for(
             response: dict[str, Any] = {
                 "statusCode": refusal[0],
                 "headers": {"Content-Type": JSON},
-                "body": jsonio.dumps({"error": refusal[1]}),
+                "body": ErrorBody(error=refusal[1]).text(),
                 "isBase64Encoded": False,
             }
         else:

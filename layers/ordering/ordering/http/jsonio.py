@@ -36,9 +36,13 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def money(value: Decimal) -> simplejson.RawJSON:
+    return simplejson.RawJSON(str(value.quantize(CENTS)))
+
+
 def _json_form(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return simplejson.RawJSON(str(value.quantize(CENTS)))
+        return money(value)
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):

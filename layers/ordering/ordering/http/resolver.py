@@ -12,13 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from ordering.domain.errors import OrderingError, ServiceUnavailable
 from ordering.http import jsonio
-from ordering.http.responses import json_response
+from ordering.http.responses import ErrorBody, json_response
 from ordering.http.validation_messages import validation_message
 from ordering.observability import logger
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return json_response(status, {"error": message}, headers)
+    return json_response(status, ErrorBody(error=message), headers)
 
 
 def api() -> APIGatewayRestResolver:
