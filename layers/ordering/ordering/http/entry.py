@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering import snapstart
 from ordering.config import settings
-from ordering.http.responses import JSON, ErrorBody
+from ordering.http.responses import JSON, ErrorBody, build_answers
 from ordering.observability import logger
 from ordering.store.db import invocation_deadline
 
@@ -51,7 +51,12 @@ def lambda_handler_for(
 
     method, path, body = primed_by
     context = cast(LambdaContext, _Priming())
-    snapstart.prepare(f"{method} {path}", lambda: lambda_handler(_priming_event(method, path, body), context))
+
+    def prime() -> None:
+        lambda_handler(_priming_event(method, path, body), context)
+        build_answers()
+
+    snapstart.prepare(f"{method} {path}", prime)
     return lambda_handler
 
 

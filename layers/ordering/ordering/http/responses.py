@@ -43,7 +43,7 @@ State = Annotated[
 
 class Answer(BaseModel):
     # Built at its first answer, not at import: a function imports every shape and answers with one
-    # or two.
+    # or two. Before a SnapStart snapshot all are built (build_answers).
     model_config = ConfigDict(defer_build=True)
 
     def text(self) -> str:
@@ -103,6 +103,16 @@ class Health(Answer):
     status: Literal["Healthy", "Unhealthy"]
     service: Literal["Ordering"]
     checks: dict[str, str] | None = None
+
+
+def build_answers() -> None:
+    """Build every shape's validator and serializer now, not at its first answer (SnapStart's
+    priming: an environment restored from the snapshot then builds none)."""
+    shapes = Answer.__subclasses__()
+    while shapes:
+        shape = shapes.pop()
+        shape.model_rebuild()
+        shapes.extend(shape.__subclasses__())
 
 
 def json_response(status: int, answer: Answer, headers: dict[str, str] | None = None) -> Response[str]:
