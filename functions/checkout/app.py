@@ -12,7 +12,7 @@ from ordering.http.documentation import documented, refusal
 from ordering.http.entry import lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.models import CheckoutRequest
+from ordering.http.requests import CheckoutRequest
 from ordering.http.resolver import api
 from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.checkout import checkout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ordering.http.models import NUL_ERROR
+from ordering.http.requests import NUL_ERROR
 
 _PROBLEMS = {
     "missing": "is required",
@@ -26,7 +26,7 @@ def validation_message(error: dict[str, Any]) -> str:
     """A 400 message naming the field and the problem, from one pydantic error."""
     location = [str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query", "header")]
     kind = error.get("type", "")
-    if kind == NUL_ERROR:  # found by the body's own check, which names the field (models.py)
+    if kind == NUL_ERROR:  # found by the body's own check, which names the field (requests.py)
         return f"Field '{error.get('ctx', {}).get('field')}' must not contain NUL characters"
     if kind == "json_invalid":
         return "Request body is not valid JSON"
