@@ -8,11 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.domain import errors
-from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.models import AddToCartRequest
-from ordering.http.schemas import OrderOut
+from ordering.http.requests import AddToCartRequest
+from ordering.http.resolver import api
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.add_to_cart import AddToCart, add_to_cart
 
 app = api()
@@ -47,7 +49,7 @@ def add(body: AddToCartRequest) -> Response[str]:
         app.current_event,
         caller,
         app.lambda_context,
-        lambda: json_response(200, order_body(add_to_cart(command), caller)),
+        lambda: json_response(200, order_out(add_to_cart(command), caller)),
     )
 
 

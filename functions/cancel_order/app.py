@@ -11,10 +11,12 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.domain import errors
-from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import is_internal, lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.schemas import OrderOut
+from ordering.http.resolver import api
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.cancel_order import cancel_order
 
 app = api()
@@ -31,7 +33,7 @@ def cancel(orderId: UUID) -> Response[str]:
     event = app.current_event
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
     return answer_once(
-        event, caller, app.lambda_context, lambda: json_response(200, order_body(cancel_order(caller, orderId), caller))
+        event, caller, app.lambda_context, lambda: json_response(200, order_out(cancel_order(caller, orderId), caller))
     )
 
 

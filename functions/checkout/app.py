@@ -8,11 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.domain import errors
-from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.models import CheckoutRequest
-from ordering.http.schemas import OrderOut
+from ordering.http.requests import CheckoutRequest
+from ordering.http.resolver import api
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.checkout import checkout
 
 app = api()
@@ -37,7 +39,7 @@ def check_out(body: CheckoutRequest) -> Response[str]:
         app.current_event,
         caller,
         app.lambda_context,
-        lambda: json_response(200, order_body(checkout(caller, body.orderId), caller)),
+        lambda: json_response(200, order_out(checkout(caller, body.orderId), caller)),
     )
 
 

@@ -8,9 +8,11 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.domain import errors
-from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import lambda_handler_for
 from ordering.http.identity import identify
-from ordering.http.schemas import OrderOut
+from ordering.http.resolver import api
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.cart import view_cart
 
 app = api()
@@ -23,7 +25,7 @@ app = api()
 )
 def read() -> Response[str]:
     caller = identify(app.current_event.headers, None, None)
-    return json_response(200, order_body(view_cart(caller), caller))
+    return json_response(200, order_out(view_cart(caller), caller))
 
 
 # SnapStart primes the function with a request it refuses before any I/O

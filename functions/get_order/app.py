@@ -15,9 +15,11 @@ from aws_lambda_powertools.event_handler import Response
 from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.domain import errors
-from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, order_details, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import is_internal, lambda_handler_for
 from ordering.http.identity import identify
-from ordering.http.schemas import OrderDetailsOut
+from ordering.http.resolver import api
+from ordering.http.responses import OrderDetailsOut, json_response, order_details_out
 from ordering.usecases.get_order import get_order
 
 app = api()
@@ -37,7 +39,7 @@ def read(orderId: UUID) -> Response[str]:
     event = app.current_event
     caller = identify(event.headers, None, None, internal=is_internal(event.raw_event))
     order = get_order(caller, orderId)
-    return json_response(200, order_details(order, caller, settings().currency))
+    return json_response(200, order_details_out(order, caller, settings().currency))
 
 
 # SnapStart primes the function with a request it refuses before any I/O

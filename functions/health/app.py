@@ -7,17 +7,18 @@ gc.disable()  # until the imports are done: ordering/coldstart.py says why
 from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, documented, json_response, lambda_handler_for
-from ordering.http.schemas import Health
+from ordering.http.documentation import documented
+from ordering.http.entry import lambda_handler_for
+from ordering.http.resolver import api
+from ordering.http.responses import Health, json_response
 from ordering.usecases.health import readiness
 
 app = api()
-HEALTHY = {"status": "Healthy", "service": "Ordering"}
 
 
 @app.get("/health", summary="The service answers", responses=documented(200, Health, identified=False))
 def live() -> Response[str]:
-    return json_response(200, HEALTHY)
+    return json_response(200, Health(status="Healthy", service="Ordering"))
 
 
 @app.get(
@@ -28,8 +29,8 @@ def live() -> Response[str]:
 def ready() -> Response[str]:
     checks = readiness()
     if checks["postgresql"] != "up":
-        return json_response(503, {"status": "Unhealthy", "service": "Ordering", "checks": checks})
-    return json_response(200, {**HEALTHY, "checks": checks})
+        return json_response(503, Health(status="Unhealthy", service="Ordering", checks=checks))
+    return json_response(200, Health(status="Healthy", service="Ordering", checks=checks))
 
 
 # SnapStart primes the function with a request it refuses before any I/O

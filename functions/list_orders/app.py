@@ -10,9 +10,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ordering.coldstart import imports_done
-from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body
+from ordering.http.documentation import documented
+from ordering.http.entry import lambda_handler_for
 from ordering.http.identity import identify
-from ordering.http.schemas import OrdersPage
+from ordering.http.resolver import api
+from ordering.http.responses import OrdersPage, json_response, order_out
 from ordering.usecases.list_orders import list_orders
 
 app = api()
@@ -29,8 +31,8 @@ def history(
 ) -> Response[str]:
     caller = identify(app.current_event.headers, None, None)
     page = list_orders(caller, limit=limit, cursor=cursor)
-    body = {"items": [order_body(order, caller) for order in page.orders], "nextCursor": page.next_cursor}
-    return json_response(200, body)
+    items = [order_out(order, caller) for order in page.orders]
+    return json_response(200, OrdersPage(items=items, nextCursor=page.next_cursor))
 
 
 # SnapStart primes the function with a request it refuses before any I/O

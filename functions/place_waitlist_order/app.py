@@ -11,10 +11,12 @@ from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.rules import require_platform_service
-from ordering.http.api import api, documented, is_internal, json_response, lambda_handler_for, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import is_internal, lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.schemas import WaitlistPlaced
+from ordering.http.resolver import api
+from ordering.http.responses import WaitlistPlaced, json_response
 from ordering.http.waitlist_request import WaitlistOrderRequest
 from ordering.usecases.place_waitlist_order import PlaceWaitlistOrder, place_waitlist_order
 
@@ -43,7 +45,7 @@ def place(body: WaitlistOrderRequest) -> Response[str]:
         placed = place_waitlist_order(command)
         # a retry (same seat and email, with or without a key) gets the order placed first, and says so
         replayed = None if placed.created else {"Idempotent-Replayed": "true"}
-        return json_response(201, {"orderId": placed.order_id}, replayed)
+        return json_response(201, WaitlistPlaced(orderId=placed.order_id), replayed)
 
     return answer_once(event, caller, app.lambda_context, place_once)
 

@@ -10,10 +10,12 @@ from aws_lambda_powertools.event_handler import Response
 
 from ordering.coldstart import imports_done
 from ordering.domain import errors
-from ordering.http.api import api, documented, json_response, lambda_handler_for, order_body, refusal
+from ordering.http.documentation import documented, refusal
+from ordering.http.entry import lambda_handler_for
 from ordering.http.idempotency import answer_once
 from ordering.http.identity import identify
-from ordering.http.schemas import OrderOut
+from ordering.http.resolver import api
+from ordering.http.responses import OrderOut, json_response, order_out
 from ordering.usecases.cart import remove_from_cart
 
 app = api()
@@ -30,7 +32,7 @@ def remove(seatId: UUID) -> Response[str]:
         app.current_event,
         caller,
         app.lambda_context,
-        lambda: json_response(200, order_body(remove_from_cart(caller, seatId), caller)),
+        lambda: json_response(200, order_out(remove_from_cart(caller, seatId), caller)),
     )
 
 

@@ -2,8 +2,9 @@
 published, snapshots the environment, and starts every later environment from that snapshot.
 
 What is primed before the snapshot, and so shared by every environment restored from it: the
-imports, and one request that ends before any I/O (a validation error, a missing identity), which
-builds the resolver's routes, the pydantic validators and the answer's JSON path.
+imports, one request that ends before any I/O (a validation error, a missing identity), which
+builds the resolver's routes, the pydantic validators and the answer's JSON path, and the models
+of every answer (http/responses.py).
 
 What is dropped after a restore, because it must not be shared: the database connection, the
 Redis client, the Secrets Manager cache, the Catalog's connection pool, a Kafka producer (none

@@ -114,7 +114,7 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
 
 
 # An order's answer echoes the caller's bearer secret to them (a guest token, an anonymous id:
-# http/api.py, order_body). What is kept to replay it holds neither: they are taken out before
+# http/responses.py, order_out). What is kept to replay it holds neither: they are taken out before
 # the answer is stored, and put back from the retried request, whose caller is the same (a
 # key's records are scoped to its caller's owner key, a hash of that very secret).
 _ECHOED = {"guestToken": "guest_token", "userId": "anonymous_id"}

@@ -36,9 +36,13 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def money(value: Decimal) -> simplejson.RawJSON:
+    return simplejson.RawJSON(str(value.quantize(CENTS)))
+
+
 def _json_form(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return simplejson.RawJSON(str(value.quantize(CENTS)))
+        return money(value)
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
@@ -46,12 +50,15 @@ def _json_form(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+# made once: simplejson.dumps given any option makes a new encoder at every call, a good part of
+# the cost of writing a small body (an encoder keeps no state between calls)
+_ENCODER = simplejson.JSONEncoder(default=_json_form, use_decimal=False, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """JSON text, compact; Decimal is written as a number with two places (`50.00`), ids as
     strings, timestamps in UTC."""
-    text: str = simplejson.dumps(
-        value, default=_json_form, use_decimal=False, separators=(",", ":"), ensure_ascii=False
-    )
+    text: str = _ENCODER.encode(value)
     return text
 
 

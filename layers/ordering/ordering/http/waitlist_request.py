@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
-from ordering.http.models import Body
+from ordering.http.requests import Body
 
 
 def _address(value: str) -> str:

@@ -19,7 +19,7 @@ Money = Annotated[Decimal, Strict(), Field(allow_inf_nan=False, max_digits=12)]
 UserId = Annotated[str | None, Strict(), Field(default=None, max_length=128, repr=False)]
 GuestToken = Annotated[str | None, Strict(), Field(default=None, max_length=256, repr=False)]
 
-# The error type of a string holding NUL; its context names the field (http/api.py says it).
+# The error type of a string holding NUL; its context names the field (validation_messages.py says it).
 NUL_ERROR = "string_nul"
 
 
