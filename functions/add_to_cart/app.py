@@ -1,12 +1,7 @@
 """POST /cart/add: add a reserved seat to the caller's cart (their draft order)."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.documentation import documented, refusal
 from ordering.http.entry import lambda_handler_for
@@ -55,5 +50,3 @@ def add(body: AddToCartRequest) -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("POST", "/cart/add", "{}"))
-
-imports_done()

@@ -1,15 +1,10 @@
 """PATCH /orders/{orderId}/cancel: the owner (public API) or a platform service (internal API)
 cancels a draft or pending order, which frees its seats."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.documentation import documented, refusal
 from ordering.http.entry import is_internal, lambda_handler_for
@@ -39,5 +34,3 @@ def cancel(orderId: UUID) -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("PATCH", "/orders/not-an-order/cancel", "{}"))
-
-imports_done()

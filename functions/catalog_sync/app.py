@@ -2,10 +2,6 @@
 add-to-cart reads a seat's price with its reservation. Without CATALOG_URL it does nothing:
 prices are not verified then."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 import time
 from typing import Any
 
@@ -13,7 +9,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ordering.catalog import CatalogUnavailable
-from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.observability import logger, metrics
 from ordering.store.db import invocation_deadline, invocation_ends
@@ -45,6 +40,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "events": refreshed.events,
         "seats": refreshed.seats,
     }
-
-
-imports_done()

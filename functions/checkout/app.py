@@ -1,12 +1,7 @@
 """POST /orders/checkout: move the caller's draft order to pending, ready for payment."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.documentation import documented, refusal
 from ordering.http.entry import lambda_handler_for
@@ -45,5 +40,3 @@ def check_out(body: CheckoutRequest) -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("POST", "/orders/checkout", "{}"))
-
-imports_done()

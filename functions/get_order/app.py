@@ -4,15 +4,10 @@ Behind both APIs: on the public one for the owner and service-role tokens, on th
 (also as GET /Orders/{orderId}, the path Fulfillment's client writes) for the platform's services.
 """
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.http.documentation import documented, refusal
@@ -44,5 +39,3 @@ def read(orderId: UUID) -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("GET", "/orders/not-an-order", None))
-
-imports_done()

@@ -1,12 +1,7 @@
 """GET /health (the function answers) and GET /health/ready (and its stores answer)."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.http.documentation import documented
 from ordering.http.entry import lambda_handler_for
 from ordering.http.resolver import api
@@ -35,5 +30,3 @@ def ready() -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("GET", "/health", None))
-
-imports_done()

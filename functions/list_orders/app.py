@@ -1,15 +1,10 @@
 """GET /orders?limit=&cursor=: the caller's orders, newest first, a page at a time."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from ordering.coldstart import imports_done
 from ordering.http.documentation import documented
 from ordering.http.entry import lambda_handler_for
 from ordering.http.identity import identify
@@ -37,5 +32,3 @@ def history(
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("GET", "/orders", None))
-
-imports_done()

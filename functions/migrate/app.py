@@ -2,10 +2,6 @@
 keeps the data. Always answers CloudFormation (ordering.custom_resource), so that a bad
 migration, a broken import or a timeout fails the deploy at once."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from typing import Any
 
 from ordering.custom_resource import answer_import_failure, handle
@@ -13,12 +9,10 @@ from ordering.custom_resource import answer_import_failure, handle
 PHYSICAL_ID = "bc_ordering-schema"
 
 try:
-    from ordering.coldstart import imports_done
     from ordering.store.db import invocation_deadline
     from ordering.usecases.migrate_schema import migrate_schema
 except Exception as exc:  # answered at the first invocation, instead of a deploy left waiting
     _import_failure: Exception | None = exc
-    gc.enable()
 else:
     _import_failure = None
 
@@ -37,7 +31,3 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
         return {"Applied": ",".join(applied) or "none"}
 
     handle(event, context, work, physical_resource_id=physical_id)
-
-
-if _import_failure is None:
-    imports_done()

@@ -1,16 +1,11 @@
 """Scheduled every minute: relays the outbox to Kafka for the minute, then ends (README: "Events
 it publishes" says why a minute-long run rather than one per change)."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ordering.coldstart import imports_done
 from ordering.observability import logger, metrics
 from ordering.store.db import invocation_deadline, invocation_ends
 from ordering.usecases.relay_outbox import relay
@@ -27,6 +22,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         totals = relay(ends - MARGIN_S)
     logger.info("outbox relayed", extra=totals)
     return totals
-
-
-imports_done()

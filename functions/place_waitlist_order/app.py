@@ -1,13 +1,8 @@
 """POST /orders/waitlist (internal API only): the Waitlist service places a pending order for
 the seat it allotted to a customer on its list."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.domain import errors
 from ordering.domain.rules import require_platform_service
@@ -52,5 +47,3 @@ def place(body: WaitlistOrderRequest) -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("POST", "/orders/waitlist", "{}"))
-
-imports_done()

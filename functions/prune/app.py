@@ -1,16 +1,11 @@
 """Scheduled: prunes what no one needs any more (the consumed-event ledger past the topics'
 retention, old expired reservations and dead letters, abandoned carts), a batch at a time."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ordering.coldstart import imports_done
 from ordering.config import settings
 from ordering.observability import logger, metrics
 from ordering.store.db import invocation_deadline
@@ -26,6 +21,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     logger.info("pruned", extra={"deleted": deleted})
     metrics.add_metric(name="RowsPruned", unit=MetricUnit.Count, value=sum(deleted.values()))
     return deleted
-
-
-imports_done()

@@ -1,14 +1,9 @@
 """DELETE /cart/items/{seatId}: take a seat out of the caller's cart; it is free at once."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 
-from ordering.coldstart import imports_done
 from ordering.domain import errors
 from ordering.http.documentation import documented, refusal
 from ordering.http.entry import lambda_handler_for
@@ -38,5 +33,3 @@ def remove(seatId: UUID) -> Response[str]:
 
 # SnapStart primes the function with a request it refuses before any I/O
 lambda_handler = lambda_handler_for(app, primed_by=("DELETE", "/cart/items/not-a-seat", None))
-
-imports_done()

@@ -1,14 +1,9 @@
 """MSK consumer of Inventory's topics: reservation-created and reservation-expired."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ordering.coldstart import imports_done
 from ordering.consumed.consumer import TopicHandler, consume
 from ordering.consumed.msk import BatchResponse
 from ordering.consumed.reservations import RESERVATION_CREATED, RESERVATION_EXPIRED
@@ -26,6 +21,3 @@ HANDLERS: dict[str, TopicHandler[Any]] = {
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     with invocation_deadline(context):
         return consume(event, HANDLERS)
-
-
-imports_done()

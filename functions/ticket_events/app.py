@@ -1,14 +1,9 @@
 """MSK consumer of Fulfillment's topic: ticket-issued."""
 
-import gc
-
-gc.disable()  # until the imports are done: ordering/coldstart.py says why
-
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ordering.coldstart import imports_done
 from ordering.consumed.consumer import TopicHandler, consume
 from ordering.consumed.msk import BatchResponse
 from ordering.consumed.tickets import TICKET_ISSUED
@@ -23,6 +18,3 @@ HANDLERS: dict[str, TopicHandler[Any]] = {"ticket-issued": TICKET_ISSUED}
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     with invocation_deadline(context):
         return consume(event, HANDLERS)
-
-
-imports_done()

@@ -30,8 +30,9 @@ _lock = threading.Lock()
 
 @cache
 def _provider() -> SecretsProvider:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-    from botocore.config import Config  # type: ignore[import-untyped]
+    # boto3 costs 100 ms of cold import (python -X importtime), paid only where a secret is read
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
+    from botocore.config import Config  # type: ignore[import-untyped]  # noqa: PLC0415
 
     # Short waits, few retries: a slow Secrets Manager ends in a 503 while the function still
     # has time to answer, never in API Gateway's 502 after the function's timeout.
@@ -43,7 +44,7 @@ def _provider() -> SecretsProvider:
 def secret_string(arn: str, *, refresh: bool = False) -> str:
     """The SecretString of `arn`, cached for MAX_AGE_S; `refresh` reads it again (after an
     authentication or verification failure), at most once per MIN_REFRESH_INTERVAL_S."""
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # noqa: PLC0415 - as _provider
 
     force = False
     if refresh:

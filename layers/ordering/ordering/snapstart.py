@@ -19,25 +19,26 @@ installed (sam local, an older runtime) nothing is registered, and a cold start 
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from ordering.observability import logger
+from ordering.secrets import forget_secrets
+from ordering.store.db import discard_connection
 
 _registered: set[str] = set()
 
 
 def forget_what_must_not_be_shared() -> None:
     """After a restore: the connections, clients and caches of the environment that was snapshotted."""
-    from ordering.cache import reservations
-    from ordering.secrets import forget_secrets
-    from ordering.store.db import discard_connection
-
     discard_connection()
-    reservations.forget()
     forget_secrets()
     random.seed()
-    loaded = __import__("sys").modules
+    loaded = sys.modules
+    cache = loaded.get("ordering.cache.reservations")
+    if cache is not None:  # imported by the functions that read the cache only
+        cache.forget()
     catalog = loaded.get("ordering.catalog")
     if catalog is not None:  # imported on a miss only
         catalog.forget()
@@ -52,7 +53,8 @@ def prepare(name: str, prime: Callable[[], Any]) -> None:
     if name in _registered:
         return
     try:
-        from snapshot_restore_py import register_after_restore, register_before_snapshot
+        # Lambda's runtime has it, and only where SnapStart is on
+        from snapshot_restore_py import register_after_restore, register_before_snapshot  # noqa: PLC0415
     except ImportError:
         return
     _registered.add(name)

@@ -36,7 +36,9 @@ _configuring = threading.Lock()
 
 @cache
 def _store() -> PostgresPersistenceLayer:
-    from ordering.store.idempotency import PostgresPersistenceLayer
+    # Powertools' idempotency package imports boto3 (for its DynamoDB layer): 100 ms of cold import
+    # (python -X importtime) that requests without a key should not pay
+    from ordering.store.idempotency import PostgresPersistenceLayer  # noqa: PLC0415
 
     return PostgresPersistenceLayer()  # type: ignore[no-untyped-call] # Powertools leaves __init__ untyped
 
@@ -61,10 +63,9 @@ def answer_once(event: Any, caller: Caller, context: Any, answer: Callable[[], R
     key = _key(event.headers)
     if key is None:
         return answer()
-    # Imported on the first request with a key: Powertools' idempotency package imports boto3
-    # (for its DynamoDB layer), a cost requests without a key should not pay at a cold start.
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    # Imported on the first request with a key, as _store says why
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
         BaseError,
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,

@@ -11,6 +11,7 @@ import jwt
 from ordering.config import Settings, settings
 from ordering.domain import errors
 from ordering.domain.identity import Caller
+from ordering.secrets import secret_string
 from ordering.store import known_users
 
 GUEST_TOKEN_HEADER = "x-guest-token"  # noqa: S105 - a header name, not a secret
@@ -49,8 +50,6 @@ def _jwt_key(config: Settings, *, refresh: bool = False) -> str:
     if config.jwt_secret is not None:
         return config.jwt_secret
     if config.jwt_secret_arn is not None:
-        from ordering.secrets import secret_string
-
         return secret_string(config.jwt_secret_arn, refresh=refresh)
     raise RuntimeError("JWT_SECRET or JWT_SECRET_ARN must be set")
 

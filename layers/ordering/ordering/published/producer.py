@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ordering.config import settings
+from ordering.config import ConfigurationError, settings
 
 _local = threading.local()
 
@@ -17,7 +17,8 @@ DELIVERY_TIMEOUT_MS = 10_000
 
 
 def _msk_iam_token(_config: str) -> tuple[str, float]:
-    from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+    # the relay function's own dependencies, not the layer's (template.yaml: OutboxRelayFunction)
+    from aws_msk_iam_sasl_signer import MSKAuthTokenProvider  # noqa: PLC0415
 
     token, expires_ms = MSKAuthTokenProvider.generate_auth_token(settings().aws_region)
     return token, expires_ms / 1000
@@ -26,8 +27,6 @@ def _msk_iam_token(_config: str) -> tuple[str, float]:
 def configuration() -> dict[str, Any]:
     config = settings()
     if not config.kafka_bootstrap_servers:
-        from ordering.config import ConfigurationError
-
         raise ConfigurationError("KAFKA_BOOTSTRAP_SERVERS is not set")
     found: dict[str, Any] = {
         "bootstrap.servers": config.kafka_bootstrap_servers,
@@ -45,7 +44,7 @@ def configuration() -> dict[str, Any]:
 
 def producer() -> Any:
     """The environment's producer (made anew when the settings changed)."""
-    from confluent_kafka import Producer
+    from confluent_kafka import Producer  # noqa: PLC0415 - the relay function's own dependency
 
     if getattr(_local, "settings", None) is not settings() or getattr(_local, "producer", None) is None:
         _local.producer = Producer(configuration())

@@ -25,6 +25,7 @@ from psycopg.rows import Row
 from ordering.config import settings
 from ordering.domain.errors import ServiceUnavailable
 from ordering.observability import logger
+from ordering.secrets import secret_json
 
 _local = threading.local()
 RV = TypeVar("RV")
@@ -174,8 +175,6 @@ def _conninfo(*, refresh_secret: bool = False) -> str:
     if config.database_url is not None:
         return config.database_url
     assert config.database_secret_arn is not None  # Settings.from_env guarantees it without a URL
-    from ordering.secrets import secret_json
-
     secret = secret_json(config.database_secret_arn, refresh=refresh_secret)
     tls = {"sslrootcert": config.database_sslrootcert} if config.database_sslrootcert else {}
     return make_conninfo(

@@ -35,9 +35,9 @@ def attempt_placing[T](seat_id: UUID, place: Callable[[psycopg.Connection[Any], 
         except SeatPriceUnknown:
             if refreshed:
                 raise
-            # Imported here: urllib3 costs ~50 ms of cold start, which requests that never miss
-            # should not pay.
-            from ordering.usecases.refresh_prices import price_after_refresh
+            # Imported on a miss: urllib3 costs 21 ms of cold import (python -X importtime), which
+            # requests that never miss should not pay.
+            from ordering.usecases.refresh_prices import price_after_refresh  # noqa: PLC0415
 
             price_after_refresh(seat_id)  # 503 when the Catalog cannot tell
             refreshed = True

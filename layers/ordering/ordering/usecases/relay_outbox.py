@@ -120,7 +120,7 @@ def relay(until: float, producer: Any | None = None) -> dict[str, int]:
     """Rounds until the monotonic time `until`; how many events were claimed and published."""
     if producer is None:
         producer = producers.producer()
-    from confluent_kafka import KafkaException  # the relay function's own dependency, not the layer's
+    from confluent_kafka import KafkaException  # noqa: PLC0415 - the relay function's own dependency, not the layer's
 
     config = settings()
     totals = {"claimed": 0, "published": 0}
