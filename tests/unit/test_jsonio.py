@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ordering.domain.order import OrderState
-from ordering.http.jsonio import dumps, loads
+from ordering.jsonio import dumps, loads
 
 
 def test_money_is_a_number_with_two_places_and_read_back_exactly() -> None:

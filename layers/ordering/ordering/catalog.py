@@ -17,9 +17,9 @@ import urllib3
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from urllib3.util import Retry, Timeout
 
+from ordering import jsonio
 from ordering.config import settings
 from ordering.domain.pricing import SeatPrice, seat_price
-from ordering.http import jsonio
 from ordering.observability import logger
 
 # what one answer may weigh: a stadium's seat map (60,000 seats) is about 9 MB

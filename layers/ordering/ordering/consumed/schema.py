@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
+from ordering import jsonio
 from ordering.consumed.consumer import UnprocessableRecord
-from ordering.http import jsonio
 
 
 def parse_model[Model: BaseModel](model: type[Model], value: bytes | None) -> Model:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from ordering import jsonio
 from ordering.domain import errors
 from ordering.domain.identity import Caller
-from ordering.http import jsonio
 from ordering.http.identity import header
 
 if TYPE_CHECKING:

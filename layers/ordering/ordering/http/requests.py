@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
-from ordering.http.jsonio import nul_field
+from ordering.jsonio import nul_field
 
 # Bodies are parsed with every number as Decimal (jsonio.loads), so strict Decimal accepts
 # JSON numbers and refuses strings; strict str refuses numbers for ids and tokens.

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from ordering import jsonio
 from ordering.domain.errors import OrderingError, ServiceUnavailable
-from ordering.http import jsonio
 from ordering.http.responses import ErrorBody, json_response
 from ordering.http.validation_messages import validation_message
 from ordering.observability import logger

@@ -12,9 +12,9 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
+from ordering import jsonio
 from ordering.domain.identity import Caller
 from ordering.domain.order import Order, OrderState
-from ordering.http import jsonio
 
 JSON = "application/json"
 

@@ -15,9 +15,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from ordering.http import jsonio
+from ordering import jsonio
 
-# written as a JSON number with two places (50.00), exact (see http/jsonio.py)
+# written as a JSON number with two places (50.00), exact (see jsonio.py)
 Money = Annotated[Decimal, WithJsonSchema({"type": "number", "multipleOf": 0.01, "examples": [50.0]})]
 State = Literal["pending", "paid", "fulfilled", "cancelled"]
 
