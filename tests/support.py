@@ -453,3 +453,25 @@ class Runner:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=20)
+
+
+# What may happen to a pending order of two seats, in causal order, and the state it ends in: the
+# arrival-order property runs these against the store (tests/integration/test_lifecycle_property.py)
+# and in memory (tests/unit/test_batch.py). Each step names a topic, and which reservation or
+# which variant of its payload ("#2", ":wrong-amount").
+HISTORIES: dict[str, tuple[list[str], str]] = {
+    "untouched": ([], "pending"),
+    "paid": (["payment-succeeded"], "paid"),
+    "paid and ticketed": (["payment-succeeded", "ticket-issued"], "fulfilled"),
+    "paid, two tickets": (["payment-succeeded", "ticket-issued", "ticket-issued#2"], "fulfilled"),
+    "payment failed": (["payment-failed"], "cancelled"),
+    "reservation expired": (["reservation-expired"], "cancelled"),
+    "both reservations expired": (["reservation-expired", "reservation-expired#2"], "cancelled"),
+    "payment failed, then expiry": (["payment-failed", "reservation-expired"], "cancelled"),
+    "paid the wrong amount": (["payment-succeeded:wrong-amount"], "pending"),
+    "wrong amount, then expiry": (["payment-succeeded:wrong-amount", "reservation-expired"], "cancelled"),
+    # a payment that failed and was retried: a failure, then a success, on two topics
+    "payment failed, then retried": (["payment-failed", "payment-succeeded"], "paid"),
+    "failed twice, then retried": (["payment-failed", "payment-failed", "payment-succeeded"], "paid"),
+    "failed, retried and ticketed": (["payment-failed", "payment-succeeded", "ticket-issued"], "fulfilled"),
+}

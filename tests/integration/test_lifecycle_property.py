@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ordering_local.events import Message, message_key
 from tests.support import (
+    HISTORIES,
     Service,
     conflicts,
     order_row,
@@ -23,25 +24,6 @@ from tests.support import (
     ticket_issued,
     utc_now,
 )
-
-# What may happen to a pending order of two seats, in causal order, and the state it ends in.
-# Each step names a topic and how to build its payload for the order (and its reservations).
-HISTORIES: dict[str, tuple[list[str], str]] = {
-    "untouched": ([], "pending"),
-    "paid": (["payment-succeeded"], "paid"),
-    "paid and ticketed": (["payment-succeeded", "ticket-issued"], "fulfilled"),
-    "paid, two tickets": (["payment-succeeded", "ticket-issued", "ticket-issued#2"], "fulfilled"),
-    "payment failed": (["payment-failed"], "cancelled"),
-    "reservation expired": (["reservation-expired"], "cancelled"),
-    "both reservations expired": (["reservation-expired", "reservation-expired#2"], "cancelled"),
-    "payment failed, then expiry": (["payment-failed", "reservation-expired"], "cancelled"),
-    "paid the wrong amount": (["payment-succeeded:wrong-amount"], "pending"),
-    "wrong amount, then expiry": (["payment-succeeded:wrong-amount", "reservation-expired"], "cancelled"),
-    # a payment that failed and was retried: a failure, then a success, on two topics
-    "payment failed, then retried": (["payment-failed", "payment-succeeded"], "paid"),
-    "failed twice, then retried": (["payment-failed", "payment-failed", "payment-succeeded"], "paid"),
-    "failed, retried and ticketed": (["payment-failed", "payment-succeeded", "ticket-issued"], "fulfilled"),
-}
 
 _offsets = count(1_000)
 
