@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from ordering.domain.order import OrderState
+from ordering.domain.order import CANCELLABLE, OrderState
 from ordering.domain.reservation import Reservation
 
 REFUND = "refund"
@@ -110,7 +110,7 @@ def apply(order: OrderStatus, event: LifecycleEvent, *, seats_free: bool) -> tup
         case PaymentSucceeded():
             return _payment_succeeded(order, event, seats_free=seats_free)
         case PaymentFailed() | ReservationExpired():
-            if order.state in (OrderState.DRAFT, OrderState.PENDING):
+            if order.state in CANCELLABLE:
                 reason = RESERVATION_EXPIRED if isinstance(event, ReservationExpired) else PAYMENT_FAILED
                 cancelled = replace(order, state=OrderState.CANCELLED, cancel_reason=reason, cancelled_from=order.state)
                 return cancelled, None

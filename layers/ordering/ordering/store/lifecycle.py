@@ -25,10 +25,18 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row, dict_row, kwargs_row
 
 from ordering.domain.batch import Consumed, Locked, Outcome, SeatHeld, order_of
-from ordering.domain.lifecycle import OrderChange, OrderStatus, PaymentSucceeded, ReservationExpired, TicketIssued
-from ordering.domain.order import OrderState
+from ordering.domain.lifecycle import (
+    PAYMENT_FAILED,
+    OrderChange,
+    OrderStatus,
+    PaymentSucceeded,
+    ReservationExpired,
+    TicketIssued,
+)
+from ordering.domain.order import CANCELLABLE, OrderState
 from ordering.store import ledger
 from ordering.store.ledger import DeadLetter, Delivery
+from ordering.store.orders import literals
 
 _EXPIRE_RESERVATIONS = """
 INSERT INTO bc_ordering.reservations AS r
@@ -40,17 +48,17 @@ ON CONFLICT (id) DO UPDATE SET status = 'expired',
 WHERE r.status = 'active'
 """
 
-_HOLDERS = """
+_HOLDERS = f"""
 SELECT i.reservation_id, i.order_id FROM bc_ordering.order_items i
 JOIN bc_ordering.orders o ON o.id = i.order_id
-WHERE i.reservation_id = ANY(%s) AND o.state IN ('draft', 'pending')
+WHERE i.reservation_id = ANY(%s) AND o.state IN ({literals(*CANCELLABLE)})
 """
 
-_LOCK_ORDERS = """
+_LOCK_ORDERS = f"""
 SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason, version, cancelled_from
 FROM bc_ordering.orders
 WHERE id = ANY(%s)
-   OR (state IN ('draft', 'pending')
+   OR (state IN ({literals(*CANCELLABLE)})
        AND id IN (SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%s)))
 ORDER BY id FOR UPDATE
 """
@@ -58,12 +66,12 @@ ORDER BY id FOR UPDATE
 # The seats of the orders named by the batch that a payment failure cancelled, each with the
 # live order that holds it now, if any (by order_items_seat_in_one_live_order): whether such an
 # order can be revived. After _LOCK_ORDERS, so that it reads the states it locked.
-_SEAT_HOLDERS = """
+_SEAT_HOLDERS = f"""
 SELECT i.order_id, i.seat_id, h.order_id AS holder
 FROM bc_ordering.orders o
 JOIN bc_ordering.order_items i ON i.order_id = o.id
 LEFT JOIN bc_ordering.order_items h ON h.seat_id = i.seat_id AND h.order_live
-WHERE o.id = ANY(%s) AND o.state = 'cancelled' AND o.cancel_reason = 'payment-failed'
+WHERE o.id = ANY(%s) AND o.state = {literals(OrderState.CANCELLED)} AND o.cancel_reason = '{PAYMENT_FAILED}'
 """
 
 _WRITE_ORDERS = """

@@ -42,13 +42,17 @@ _ORDER_COLUMNS = (
 _ITEM_COLUMNS = "i.id AS item_id, i.seat_id, i.price, i.reservation_id, i.seat_number, i.section"
 
 
-def _sql(*states: OrderState) -> str:
+def literals(*states: OrderState) -> str:
     """States as SQL literals, for a statement's text: the domain's enum values are code, never
     input, and a literal keeps the plans a parameter could miss (a partial index on a state)."""
     return ", ".join(sorted(f"'{state.value}'" for state in states))
 
 
-_DRAFT, _PENDING, _CANCELLED = _sql(OrderState.DRAFT), _sql(OrderState.PENDING), _sql(OrderState.CANCELLED)
+_DRAFT, _PENDING, _CANCELLED = (
+    literals(OrderState.DRAFT),
+    literals(OrderState.PENDING),
+    literals(OrderState.CANCELLED),
+)
 
 
 def _order_columns(alias: str, **instead: str) -> str:
@@ -294,7 +298,7 @@ def add_item(
 # reservations are read as of the statement's start, as the guard always read them.
 _CHECKOUT = f"""
 WITH target AS (
-    SELECT o.id, {_OWNED} AS owned, o.state IN ({_sql(*CHECKOUT_FROM)}) AS is_draft, o.item_count > 0 AS has_items,
+    SELECT o.id, {_OWNED} AS owned, o.state IN ({literals(*CHECKOUT_FROM)}) AS is_draft, o.item_count > 0 AS has_items,
            NOT EXISTS (
                SELECT 1 FROM bc_ordering.order_items i
                JOIN bc_ordering.reservations r ON r.id = i.reservation_id
@@ -337,7 +341,7 @@ def checkout(
 _CANCEL = f"""
 WITH target AS (
     SELECT {_order_columns("o")}, %(by_service)s OR {_OWNED} AS owned,
-           o.state IN ({_sql(*CANCELLABLE)}) AS cancellable
+           o.state IN ({literals(*CANCELLABLE)}) AS cancellable
     FROM bc_ordering.orders o WHERE o.id = %(order_id)s
     FOR UPDATE
 ), cancelled AS (
