@@ -394,3 +394,14 @@ def test_snapstart_is_on_for_the_api_functions_in_prod_and_nowhere_else(template
             assert snapstart is None, name
     assert template["Parameters"]["ApiSnapStart"]["Default"] == "prod"
     assert template["Globals"]["Function"]["AutoPublishAlias"] == "live"  # SnapStart snapshots versions
+
+
+def test_an_api_request_and_the_proxys_borrow_wait_the_same_budget(template: dict[str, Any]) -> None:
+    # Given the template's budget of an API request's database waits
+    budget = template["Parameters"]["ApiRequestBudgetSeconds"]
+    assert (budget["Default"], budget["MaxValue"]) == (3, 9)  # below the functions' 10 s, less its margin
+    # Then the functions read it, and RDS Proxy gives up a borrow after as long
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["API_REQUEST_BUDGET_S"] == {"Ref": "ApiRequestBudgetSeconds"}
+    pool = template["Resources"]["DatabaseProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]
+    assert pool["ConnectionBorrowTimeout"] == {"Ref": "ApiRequestBudgetSeconds"}

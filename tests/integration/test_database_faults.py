@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -70,5 +71,34 @@ def test_a_frozen_database_ends_in_a_503_before_the_functions_timeout(service: S
     # Then it is told the service is unavailable, within the function's time (not after it)
     assert (reply.status, reply.error) == (503, "Service unavailable")
     assert waited < short.timeout_s, waited
+    # and once the database thaws, the service answers again
+    assert service.get(f"/orders/{order['id']}", bearer()).status == 200
+
+
+def test_an_api_request_gives_up_on_a_frozen_database_within_its_budget(
+    service: Service, database_url: str, configure: Callable[..., None]
+) -> None:
+    # Given a warm function with the template's 10 s timeout and a request budget of 1 s, and its
+    # database backend then frozen
+    configure(API_REQUEST_BUDGET_S="1")
+    order = service.cart()
+    function = next(f for f in service.functions if f.name == "GetOrderFunction")
+    assert function.timeout_s == 10.0
+    assert service.get(f"/orders/{order['id']}", bearer()).status == 200
+    backends = _service_backends(database_url)
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # When the next request comes
+        started = time.monotonic()
+        reply = service.get(f"/orders/{order['id']}", bearer())
+        waited = time.monotonic() - started
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
+
+    # Then it is a 503 within its budget (not the function's 9 s), telling the client when to retry
+    assert (reply.status, reply.error, reply.headers.get("Retry-After")) == (503, "Service unavailable", "1")
+    assert waited < 1.5, waited
     # and once the database thaws, the service answers again
     assert service.get(f"/orders/{order['id']}", bearer()).status == 200

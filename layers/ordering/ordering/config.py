@@ -51,6 +51,9 @@ class Settings(BaseModel):
     currency: str = Field("USD", alias="ORDER_CURRENCY")
     max_seats_per_order: Positive = Field(10, alias="MAX_SEATS_PER_ORDER")
     db_connect_timeout_s: Positive = Field(3, alias="DB_CONNECT_TIMEOUT_S")
+    # how long an API request waits on the database, at most, before its 503: under overload a
+    # request held for the function's whole timeout holds an execution environment with it
+    api_request_budget_s: Seconds = Field(3.0, alias="API_REQUEST_BUDGET_S")
     db_statement_timeout_ms: Positive = Field(5000, alias="DB_STATEMENT_TIMEOUT_MS")
     redis_timeout_s: Seconds = Field(0.25, alias="REDIS_TIMEOUT_S")
     redis_retry_after_s: Seconds = Field(5.0, alias="REDIS_RETRY_AFTER_S")

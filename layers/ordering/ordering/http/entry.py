@@ -40,7 +40,7 @@ def lambda_handler_for(
                 "isBase64Encoded": False,
             }
         else:
-            with invocation_deadline(context):
+            with invocation_deadline(context, budget_s=settings().api_request_budget_s):
                 response = app.resolve(event, context)
         # on every answer of the public API, refusals included: a browser reads no body without
         # it. Never on the internal API's: a browser has no business reading those.

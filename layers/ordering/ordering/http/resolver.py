@@ -16,6 +16,8 @@ from ordering.http.responses import ErrorBody, json_response
 from ordering.http.validation_messages import validation_message
 from ordering.observability import logger
 
+RETRY_AFTER = {"Retry-After": "1"}
+
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[str]:
     return json_response(status, ErrorBody(error=message), headers)
@@ -41,7 +43,8 @@ def api() -> APIGatewayRestResolver:
     @app.exception_handler(ServiceUnavailable)
     def unavailable(exc: Exception) -> Response[str]:
         logger.warning("service unavailable", reason=str(exc), cause=type(exc.__cause__).__name__)
-        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable")
+        # a client (or the platform's frontend) tries again in a second rather than at once
+        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "Service unavailable", RETRY_AFTER)
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[str]:

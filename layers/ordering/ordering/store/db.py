@@ -111,16 +111,16 @@ _MARGIN_S, _MARGIN_SHARE = 0.5, 0.1
 
 
 @contextmanager
-def invocation_deadline(context: _RemainingTime | None) -> Iterator[None]:
+def invocation_deadline(context: _RemainingTime | None, *, budget_s: float | None = None) -> Iterator[None]:
     """Bound every database wait of this invocation by the time Lambda gives it, less a margin,
-    so that an overloaded or frozen database ends in a 503 (or a batch item failure), never in
-    the function's timeout."""
+    and by `budget_s` when given (an API request's), so that an overloaded or frozen database
+    ends in a 503 (or a batch item failure), never in the function's timeout."""
     remaining_s = context.get_remaining_time_in_millis() / 1000 if context is not None else None
-    _local.deadline = (
-        time.monotonic() + remaining_s - max(_MARGIN_S, remaining_s * _MARGIN_SHARE)
-        if remaining_s is not None
-        else None
-    )
+    if remaining_s is not None:
+        remaining_s -= max(_MARGIN_S, remaining_s * _MARGIN_SHARE)
+    if budget_s is not None:
+        remaining_s = budget_s if remaining_s is None else min(remaining_s, budget_s)
+    _local.deadline = time.monotonic() + remaining_s if remaining_s is not None else None
     try:
         yield
     finally:
