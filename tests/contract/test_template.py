@@ -204,7 +204,13 @@ def test_prod_has_a_failover_instance(template: dict[str, Any]) -> None:
 
 def test_the_api_throttles_logs_access_and_allows_cors(template: dict[str, Any]) -> None:
     api = template["Resources"]["Api"]["Properties"]
-    assert api["MethodSettings"][0]["ThrottlingRateLimit"] > 0
+    throttling = api["MethodSettings"][0]
+    assert (throttling["ThrottlingRateLimit"], throttling["ThrottlingBurstLimit"]) == (
+        {"Ref": "ApiThrottleRate"},
+        {"Ref": "ApiThrottleBurst"},
+    )
+    parameters = template["Parameters"]
+    assert (parameters["ApiThrottleRate"]["Default"], parameters["ApiThrottleBurst"]["Default"]) == (100, 200)
     assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
     assert "Authorization" in api["Cors"]["AllowHeaders"]
 
@@ -405,3 +411,13 @@ def test_an_api_request_and_the_proxys_borrow_wait_the_same_budget(template: dic
     assert environment["API_REQUEST_BUDGET_S"] == {"Ref": "ApiRequestBudgetSeconds"}
     pool = template["Resources"]["DatabaseProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]
     assert pool["ConnectionBorrowTimeout"] == {"Ref": "ApiRequestBudgetSeconds"}
+
+
+def test_a_web_acl_fronts_the_public_api_only_when_one_is_named(template: dict[str, Any]) -> None:
+    # Given the template's optional web ACL
+    association = template["Resources"]["ApiWebAclAssociation"]
+    # Then it is associated with the public API's stage, and only when WebAclArn is set
+    assert association["Condition"] == "HasWebAcl"
+    assert template["Conditions"]["HasWebAcl"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]}
+    assert association["Properties"]["WebACLArn"] == {"Ref": "WebAclArn"}
+    assert association["Properties"]["ResourceArn"]["Fn::Join"][1][1] == {"Ref": "Api.Stage"}
