@@ -8,7 +8,8 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -23,6 +24,20 @@ def _service_backends(database_url: str) -> list[int]:
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'ordering' AND pid <> pg_backend_pid()"
         ).fetchall()
     return [row[0] for row in rows]
+
+
+@contextmanager
+def _frozen(database_url: str) -> Iterator[None]:
+    """The service's database backends stopped (SIGSTOP: the socket stays open, the kernel still
+    acknowledges, nothing answers) while the block runs, then thawed."""
+    backends = _service_backends(database_url)
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_a_request_after_every_connection_was_closed_under_the_service_succeeds(
@@ -56,17 +71,11 @@ def test_a_frozen_database_ends_in_a_503_before_the_functions_timeout(service: S
     short = dataclasses.replace(function, timeout_s=3.0)
     quick = Service(service.functions, lambda f, event: invoke(short if f.name == short.name else f, event))
     assert quick.get(f"/orders/{order['id']}", bearer()).status == 200
-    backends = _service_backends(database_url)
-    for pid in backends:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with _frozen(database_url):
         # When the next request comes
         started = time.monotonic()
         reply = quick.get(f"/orders/{order['id']}", bearer())
         waited = time.monotonic() - started
-    finally:
-        for pid in backends:
-            os.kill(pid, signal.SIGCONT)
 
     # Then it is told the service is unavailable, within the function's time (not after it)
     assert (reply.status, reply.error) == (503, "Service unavailable")
@@ -85,17 +94,11 @@ def test_an_api_request_gives_up_on_a_frozen_database_within_its_budget(
     function = next(f for f in service.functions if f.name == "GetOrderFunction")
     assert function.timeout_s == 10.0
     assert service.get(f"/orders/{order['id']}", bearer()).status == 200
-    backends = _service_backends(database_url)
-    for pid in backends:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with _frozen(database_url):
         # When the next request comes
         started = time.monotonic()
         reply = service.get(f"/orders/{order['id']}", bearer())
         waited = time.monotonic() - started
-    finally:
-        for pid in backends:
-            os.kill(pid, signal.SIGCONT)
 
     # Then it is a 503 within its budget (not the function's 9 s), telling the client when to retry
     assert (reply.status, reply.error, reply.headers.get("Retry-After")) == (503, "Service unavailable", "1")
