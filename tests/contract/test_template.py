@@ -406,6 +406,7 @@ def test_an_api_request_and_the_proxys_borrow_wait_the_same_budget(template: dic
     # Given the template's budget of an API request's database waits
     budget = template["Parameters"]["ApiRequestBudgetSeconds"]
     assert (budget["Default"], budget["MaxValue"]) == (3, 9)  # below the functions' 10 s, less its margin
+    assert budget["AllowedValues"] == list(range(1, 10))  # whole seconds, as the proxy takes them
     # Then the functions read it, and RDS Proxy gives up a borrow after as long
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["API_REQUEST_BUDGET_S"] == {"Ref": "ApiRequestBudgetSeconds"}
