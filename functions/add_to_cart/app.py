@@ -33,6 +33,7 @@ app = api()
         refusal(errors.SeatPriceUnknown),
         refusal(errors.SeatAlreadyInCart),
         refusal(errors.SeatInAnotherOrder),
+        (409, "Customer cannot hold more than <N> seats of this event"),
         (400, "Order cannot hold more than <N> seats"),
         keyed=True,
     ),

@@ -495,6 +495,7 @@ def test_a_seat_taken_while_the_revival_is_under_way_is_a_refund_and_nothing_hal
         reservation=bobs_reservation,
         price=Decimal("50.00"),
         max_seats=10,
+        max_seats_per_event=10,
         order_id=uuid.uuid4(),
         item_id=uuid.uuid4(),
         now=utc_now(),

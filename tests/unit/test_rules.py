@@ -105,14 +105,15 @@ def test_add_to_cart_reports_the_first_guard_that_did_not_hold_in_the_contracts_
         found=True, for_the_seat=True, customers=True, not_expired=True, active=True, status="active"
     )
     guards = AddToCartGuards(
-        reservation, price_known=True, price_matches=True, not_in_cart=True, in_no_other_order=True, has_room=True,
-        max_seats=10,
+        reservation, price_known=True, price_matches=True, not_in_cart=True, in_no_other_order=True,
+        under_event_limit=True, has_room=True, max_seats=10, max_seats_per_event=4,
     )  # fmt: skip
     assert _refused(guards) is None
     # When they fail one after another, from the last to the first
     # Then each time the first that failed is reported, whatever fails after it
     failures: list[tuple[dict[str, Any], tuple[int, str]]] = [
         ({"has_room": False}, (400, "Order cannot hold more than 10 seats")),
+        ({"under_event_limit": False}, (409, "Customer cannot hold more than 4 seats of this event")),
         ({"in_no_other_order": False}, (409, "Seat is already in another order")),
         ({"not_in_cart": False}, (400, "Seat is already in the cart")),
         ({"price_matches": False}, (400, "Price does not match the reserved seat price")),

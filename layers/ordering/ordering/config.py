@@ -50,6 +50,9 @@ class Settings(BaseModel):
     anonymous_user_ids: Literal["accept", "refuse"] = Field("accept", alias="ANONYMOUS_USER_IDS")
     currency: str = Field("USD", alias="ORDER_CURRENCY")
     max_seats_per_order: Positive = Field(10, alias="MAX_SEATS_PER_ORDER")
+    # the seats of one event a customer may hold across their live orders (0: no limit), where
+    # the copy of the Catalog's prices knows the seat's event; an on-sale lowers it (README)
+    max_seats_per_event: int = Field(10, ge=0, alias="MAX_SEATS_PER_EVENT")
     db_connect_timeout_s: Positive = Field(3, alias="DB_CONNECT_TIMEOUT_S")
     # how long an API request waits on the database, at most, before its 503: under overload a
     # request held for the function's whole timeout holds an execution environment with it

@@ -108,6 +108,15 @@ class OrderFull(OrderingError):
         super().__init__(f"Order cannot hold more than {max_seats} seats")
 
 
+class EventSeatLimitReached(OrderingError):
+    """The customer's live orders hold the most seats of the seat's event one customer may."""
+
+    status = 409
+
+    def __init__(self, max_seats: int) -> None:
+        super().__init__(f"Customer cannot hold more than {max_seats} seats of this event")
+
+
 class OrderNotFound(OrderingError):
     status = 404
     message = "Order not found"

@@ -145,12 +145,16 @@ class AddToCartGuards(Guards):
 
     reservation: ReservationGuards
     max_seats: int
+    max_seats_per_event: int
     # the seat's price is known: Inventory's when it sent one, else the Catalog's (where prices
     # are verified); and it is the price asked
     price_known: bool = guard(errors.SeatPriceUnknown)
     price_matches: bool = guard(errors.PriceMismatch)
     not_in_cart: bool = guard(errors.SeatAlreadyInCart)  # the seat is not in the caller's cart already
     in_no_other_order: bool = guard(errors.SeatInAnotherOrder)  # nor in any other live order
+    # the customer's live orders hold fewer seats of the seat's event than the limit (true when
+    # there is none, or the seat's event is not known)
+    under_event_limit: bool = guard(lambda guards: errors.EventSeatLimitReached(guards.max_seats_per_event))
     # the cart took it (it holds fewer than max_seats); false too when an earlier guard failed
     has_room: bool = guard(lambda guards: errors.OrderFull(guards.max_seats))
 

@@ -158,6 +158,9 @@ _SEAT_HOLDER = """
 # - the ON CONFLICT predicate is orders_one_draft_per_owner's as its migration spells it (the
 #   schema's, not a domain list): ON CONFLICT infers the partial index only from a WHERE that
 #   implies it;
+# - `under_event_limit`: the seats of the seat's event (the Catalog copy's, or a waitlist item's)
+#   in the owner's live orders number fewer than the limit; counted from the statement's snapshot,
+#   so the statement runs after `_CUSTOMERS_TURN` (add_item);
 # - `has_room`: whether the cart took the seat (its upsert returns no row for a full cart).
 # No comment inside the text: psycopg caches the parsing of a statement of 4 KB at most, and
 # parsing this one anew cost add-to-cart ~0.15 ms of CPU a request (make bench).
@@ -176,13 +179,19 @@ WITH reservation AS (
     FOR SHARE
 ), holder AS (
     SELECT o.state = {_DRAFT} AND o.owner_key = %(owner_key)s AS my_cart {_SEAT_HOLDER}
+), event_seats AS (
+    SELECT NOT %(limit_event)s OR count(*) < %(max_seats_per_event)s AS under_limit
+    FROM bc_ordering.orders o JOIN bc_ordering.order_items i ON i.order_id = o.id
+    LEFT JOIN bc_ordering.seat_prices p ON p.seat_id = i.seat_id
+    WHERE %(limit_event)s AND o.owner_key = %(owner_key)s AND o.live AND coalesce(i.concert_event_id, p.event_id) =
+        (SELECT event_id FROM bc_ordering.seat_prices WHERE seat_id = %(seat_id)s)
 ), guards AS (
     SELECT r.id IS NOT NULL AS found, r.for_the_seat IS TRUE AS for_the_seat, r.customers IS TRUE AS customers,
            r.not_expired IS TRUE AS not_expired, r.active IS TRUE AS active, coalesce(r.status, '') AS status,
            r.seat_price IS NOT NULL AS price_known, (r.seat_price = %(price)s) IS TRUE AS price_matches,
            NOT EXISTS (SELECT 1 FROM holder WHERE my_cart) AS not_in_cart,
            NOT EXISTS (SELECT 1 FROM holder WHERE NOT my_cart) AS in_no_other_order,
-           r.id AS reservation_id, r.seat_number, r.section
+           (SELECT under_limit FROM event_seats) AS under_event_limit, r.id AS reservation_id, r.seat_number, r.section
     FROM (SELECT 1) AS one LEFT JOIN reservation r ON true
 ), cart AS (
     INSERT INTO bc_ordering.orders AS o
@@ -192,7 +201,7 @@ WITH reservation AS (
            %(price)s, 1, %(now)s, %(now)s
     FROM guards
     WHERE found AND for_the_seat AND customers AND not_expired AND active AND price_known AND price_matches
-      AND not_in_cart AND in_no_other_order
+      AND not_in_cart AND in_no_other_order AND under_event_limit
     ON CONFLICT (owner_key) WHERE state = 'draft' DO UPDATE
         SET total_amount = o.total_amount + EXCLUDED.total_amount,
             item_count = o.item_count + 1,
@@ -207,7 +216,7 @@ WITH reservation AS (
     RETURNING id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
 )
 SELECT g.found, g.for_the_seat, g.customers, g.not_expired, g.active, g.status, g.price_known, g.price_matches,
-       g.not_in_cart, g.in_no_other_order, c.id IS NOT NULL AS has_room, c.*, {_ITEM_COLUMNS}
+       g.not_in_cart, g.in_no_other_order, g.under_event_limit, c.id IS NOT NULL AS has_room, c.*, {_ITEM_COLUMNS}
 FROM guards g LEFT JOIN cart c ON true LEFT JOIN (
     SELECT id, order_id, seat_id, price, reservation_id, seat_number, section, created_at
     FROM bc_ordering.order_items WHERE order_id = (SELECT id FROM cart)
@@ -233,11 +242,48 @@ class SeatTaken(Exception):
     """The seat is in a non-cancelled order already (the unique index said so)."""
 
 
-def _placing_a_seat(connection: psycopg.Connection[Any], statement: str, params: dict[str, Any]) -> list[DictRow]:
+# The owner's row of bc_ordering.customer_turns, locked until the transaction ends (its migration
+# says why a row and not an advisory lock)
+_CUSTOMERS_TURN = "SELECT 1 FROM bc_ordering.customer_turns WHERE slot = hashtext(%s) & 65535 FOR UPDATE"
+
+
+def _in_the_customers_turn(
+    connection: psycopg.Connection[Any], owner_key: str, statement: str, params: dict[str, Any]
+) -> list[DictRow]:
+    """The rows of the statement, run once the owner's turn is locked, in one transaction and one
+    round trip (pipelined): under READ COMMITTED its snapshot, taken after the lock was granted,
+    holds every seat an earlier add of the same owner committed. Inside a transaction (an
+    Idempotency-Key's), under a savepoint; the lock then lasts as long as that transaction."""
+    nested = connection.info.transaction_status == TransactionStatus.INTRANS
+    begin, end, undo = (
+        ("SAVEPOINT customers_turn", "RELEASE SAVEPOINT customers_turn", "ROLLBACK TO SAVEPOINT customers_turn")
+        if nested
+        else ("BEGIN", "COMMIT", "ROLLBACK")
+    )
+    with connection.cursor() as control, connection.cursor(row_factory=dict_row) as placing:
+        try:
+            with connection.pipeline():  # sent, and its results read, as the block ends
+                control.execute(begin)
+                control.execute(_CUSTOMERS_TURN, (owner_key,))
+                placing.execute(statement, params)
+                control.execute(end)
+            return placing.fetchall()
+        except BaseException:
+            if connection.info.transaction_status == TransactionStatus.INERROR:
+                connection.execute(undo)
+            raise
+
+
+def _placing_a_seat(
+    connection: psycopg.Connection[Any], statement: str, params: dict[str, Any], *, in_turn_of: str | None = None
+) -> list[DictRow]:
     """The rows of a statement that puts a seat in an order; SeatTaken when it is in one already.
     Inside a transaction (an Idempotency-Key's), under a savepoint, so that the refusal leaves the
-    transaction usable for the attempt that follows."""
+    transaction usable for the attempt that follows. `in_turn_of`: the owner whose turn it runs in
+    (a statement that counts what the owner holds)."""
     try:
+        if in_turn_of is not None:
+            return _in_the_customers_turn(connection, in_turn_of, statement, params)
         if connection.info.transaction_status == TransactionStatus.INTRANS:
             with connection.transaction():
                 return _rows(connection, statement, params)
@@ -255,14 +301,20 @@ def add_item(
     reservation: Reservation,
     price: Decimal,
     max_seats: int,
+    max_seats_per_event: int,
     order_id: UUID,
     item_id: UUID,
     now: datetime,
     verify_prices: bool,
 ) -> Guarded[AddToCartGuards]:
     """Add-to-cart's guards as the statement saw them, and the cart it added the seat to (if it
-    did). Raises SeatTaken when an order that holds the seat committed after it began."""
+    did). Raises SeatTaken when an order that holds the seat committed after it began. The seats
+    of an event are counted where the limit is set and the copy of the Catalog's prices (which
+    knows each seat's event) is kept, that is where prices are verified."""
+    limit_event = verify_prices and max_seats_per_event > 0
     params = {
+        "limit_event": limit_event,
+        "max_seats_per_event": max_seats_per_event,
         "verify_prices": verify_prices,
         "reservation_id": reservation.id,
         "seat_id": reservation.seat_id,
@@ -277,7 +329,7 @@ def add_item(
         "item_id": item_id,
         "now": now,
     }
-    rows = _placing_a_seat(connection, _ADD_ITEM, params)
+    rows = _placing_a_seat(connection, _ADD_ITEM, params, in_turn_of=caller.owner_key if limit_event else None)
     flags = rows[0]
     guards = AddToCartGuards(
         reservation=_named(ReservationGuards, flags),
@@ -285,8 +337,10 @@ def add_item(
         price_matches=flags["price_matches"],
         not_in_cart=flags["not_in_cart"],
         in_no_other_order=flags["in_no_other_order"],
+        under_event_limit=flags["under_event_limit"],
         has_room=flags["has_room"],
         max_seats=max_seats,
+        max_seats_per_event=max_seats_per_event,
     )
     return Guarded(guards, _consistent(order_from_rows(rows), connection))
 

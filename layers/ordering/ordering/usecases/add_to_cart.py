@@ -76,6 +76,7 @@ def add_to_cart(command: AddToCart, *, cache: ReservationCache | None = None, no
             reservation=reservation,
             price=command.price,
             max_seats=config.max_seats_per_order,
+            max_seats_per_event=config.max_seats_per_event,
             order_id=uuid.uuid4(),
             item_id=uuid.uuid4(),
             now=now,
