@@ -152,7 +152,8 @@ def test_aurora_serverless_behind_rds_proxy_with_a_managed_secret_and_tls(templa
     assert cluster["ManageMasterUserPassword"] is True
     assert "MasterUserPassword" not in cluster
     assert cluster["StorageEncrypted"] is True
-    assert cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"] >= 0.5
+    assert cluster["ServerlessV2ScalingConfiguration"]["MinCapacity"] == {"Ref": "DatabaseMinCapacity"}
+    assert template["Parameters"]["DatabaseMinCapacity"]["MinValue"] >= 0.5
     assert resources["DatabaseInstance"]["Properties"]["DBInstanceClass"] == "db.serverless"
     assert resources["DatabaseProxy"]["Properties"]["RequireTLS"] is True
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
@@ -422,3 +423,17 @@ def test_a_web_acl_fronts_the_public_api_only_when_one_is_named(template: dict[s
     assert template["Conditions"]["HasWebAcl"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]}
     assert association["Properties"]["WebACLArn"] == {"Ref": "WebAclArn"}
     assert association["Properties"]["ResourceArn"]["Fn::Join"][1][1] == {"Ref": "Api.Stage"}
+
+
+def test_what_an_on_sale_sets_beforehand_are_parameters(template: dict[str, Any]) -> None:
+    # Given the parameters an on-sale sets a day before (README: The on-sale, before and during)
+    parameters = template["Parameters"]
+    # Then the seats per customer and event reach the functions, 10 by default, 0 for no limit
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["MAX_SEATS_PER_EVENT"] == {"Ref": "MaxSeatsPerEvent"}
+    assert (parameters["MaxSeatsPerEvent"]["Default"], parameters["MaxSeatsPerEvent"]["MinValue"]) == (10, 0)
+    # and the writer's capacity can be held up from the first second, as low as before by default
+    clusters = _of_type(template, "AWS::RDS::DBCluster")
+    scaling = next(iter(clusters.values()))["Properties"]["ServerlessV2ScalingConfiguration"]
+    assert scaling == {"MinCapacity": {"Ref": "DatabaseMinCapacity"}, "MaxCapacity": {"Ref": "DatabaseMaxCapacity"}}
+    assert parameters["DatabaseMinCapacity"]["Default"] == 0.5
