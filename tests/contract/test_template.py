@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -437,3 +439,32 @@ def test_what_an_on_sale_sets_beforehand_are_parameters(template: dict[str, Any]
     scaling = next(iter(clusters.values()))["Properties"]["ServerlessV2ScalingConfiguration"]
     assert scaling == {"MinCapacity": {"Ref": "DatabaseMinCapacity"}, "MaxCapacity": {"Ref": "DatabaseMaxCapacity"}}
     assert parameters["DatabaseMinCapacity"]["Default"] == 0.5
+
+
+def test_the_on_sale_dashboard_is_json_whose_every_name_is_the_stacks(template: dict[str, Any]) -> None:
+    # Given the on-sale dashboard's body, before CloudFormation substitutes its names
+    body = template["Resources"]["OnSaleDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    # Then every name it substitutes is a parameter, a resource or a pseudo parameter
+    known = {*template["Parameters"], *template["Resources"], "AWS::Region"}
+    assert names <= known, names - known
+    # and what it becomes is JSON with a metric widget for each thing watched
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "name", body))["widgets"]
+    watched = {metric[1] for widget in widgets for metric in widget["properties"]["metrics"] if metric[0] != "..."}
+    assert {"Count", "5XXError", "Latency", "Throttles", "ConcurrentExecutions", "DatabaseConnectionsBorrowLatency",
+            "ServerlessDatabaseCapacity", "Deadlocks", "OffsetLag", "OldestUnpublishedAge"} <= watched  # fmt: skip
+
+
+def test_what_api_gateway_answers_itself_in_a_crowd_says_when_to_retry(template: dict[str, Any]) -> None:
+    # Given the public API's own answers, for requests its throttle refuses and for functions
+    # Lambda would not invoke (their concurrency exhausted: API Gateway's default is a bare 500)
+    responses = template["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    # Then each is the contract's shape and status, says when to retry, and a browser may read it
+    for kind, status, body in (("THROTTLED", 429, "Too many requests"), ("INTEGRATION_FAILURE", 503,
+                               "Service unavailable")):  # fmt: skip
+        response = responses[kind]
+        assert response["StatusCode"] == status
+        assert json.loads(response["ResponseTemplates"]["application/json"]) == {"error": body}
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Retry-After"] == "'1'"
+        assert headers["Access-Control-Allow-Origin"] == {"Fn::Sub": "'${AllowedOrigin}'"}
