@@ -69,7 +69,9 @@ def _timed_redis(original: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def measured() -> Iterator[StoreTime]:
-    """The hooks installed for the block; `current` is what the latest invocation spent."""
+    """The hooks installed for the block, counting from zero; `current` is what was spent since
+    the block began or was last reset (once per invocation)."""
+    current.reset()
     originals = (
         (psycopg.Connection, "wait", _timed_postgres),
         (redis.Redis, "execute_command", _timed_redis),
