@@ -24,7 +24,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam's telemetry would try to reach the network
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench clean
+.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench capacity clean
 
 setup: $(VENV)/.installed
 
@@ -88,6 +88,11 @@ deploy: build
 
 bench: setup
 	$(BIN)/python -m bench
+
+# the figures docs/capacity.md sizes an on-sale with (about 3 minutes; flags to scale it down:
+# .venv/bin/python -m bench.capacity --help)
+capacity: setup
+	$(BIN)/python -m bench.capacity
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .mypy_cache .ruff_cache
