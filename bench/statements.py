@@ -159,7 +159,7 @@ def _add_to_cart(connection: psycopg.Connection[Any], work: tuple[str, Reservati
     user, reservation = work
     guarded = orders.add_item(
         connection, caller=Caller(user_id=user), reservation=reservation, price=PRICE, max_seats=MAX_SEATS,
-        order_id=uuid.uuid4(), item_id=uuid.uuid4(), now=utc_now(), verify_prices=False,
+        max_seats_per_event=0, order_id=uuid.uuid4(), item_id=uuid.uuid4(), now=utc_now(), verify_prices=False,
     )  # fmt: skip
     return guarded.guards.refusal() is None
 

@@ -19,6 +19,7 @@ import redis
 
 from ordering.domain.identity import Caller
 from ordering.store import orders, reservations
+from ordering.store.lifecycle import _LOCK_ORDERS
 from ordering_local.events import Message
 from tests.support import (
     REDACTION_SECRET,
@@ -661,3 +662,27 @@ def test_a_ticket_id_claimed_at_the_same_moment_for_another_order_is_still_a_con
     assert replies == [NO_FAILURES]
     assert order_row(database_url, second["id"])[0] == "paid"
     assert conflicts(database_url, second["id"]) == [("ticket_for_another_order", "review", None)]
+
+
+def test_a_batch_finds_the_orders_it_locks_by_their_ids_never_by_reading_them_all(database_url: str) -> None:
+    # Given the statement that locks a batch's orders, and a database told to scan a table only
+    # when there is no other way (here the tables are small enough that a scan would be cheaper)
+    with psycopg.connect(database_url) as connection:
+        connection.execute("SET LOCAL enable_seqscan = off")
+        # When PostgreSQL plans it for a batch naming orders and expiring reservations
+        row = connection.execute(
+            f"EXPLAIN (FORMAT JSON) {_LOCK_ORDERS}", {"named": [uuid.uuid4()], "expiring": [uuid.uuid4()]}
+        ).fetchone()
+    assert row is not None
+    # Then it reaches the orders by their key, never by reading all of them (a table that grows
+    # with every sale): each read of the table has an index condition on the id
+    reads = list(_plan_nodes(row[0][0]["Plan"], relation="orders"))
+    assert reads, row
+    assert all("(id = " in node.get("Index Cond", "") for node in reads), reads
+
+
+def _plan_nodes(node: dict[str, Any], *, relation: str) -> Any:
+    if node.get("Relation Name") == relation:
+        yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child, relation=relation)

@@ -54,12 +54,17 @@ JOIN bc_ordering.orders o ON o.id = i.order_id
 WHERE i.reservation_id = ANY(%s) AND o.state IN ({literals(*CANCELLABLE)})
 """
 
+# The orders a batch changes, locked in id order: those its events name, and the cancellable ones
+# holding a reservation it expires. The ids are gathered first and the orders found by them: an
+# OR of the two kinds made PostgreSQL scan the whole table (64 ms at 379,000 orders against
+# 1.1 ms, make capacity), in every payment, ticket and expiry batch, growing with every sale.
 _LOCK_ORDERS = f"""
 SELECT id, state, total_amount, paid_at, fulfilled_at, payment_id, cancel_reason, version, cancelled_from
 FROM bc_ordering.orders
-WHERE id = ANY(%s)
-   OR (state IN ({literals(*CANCELLABLE)})
-       AND id IN (SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%s)))
+WHERE id IN (SELECT unnest(%(named)s::uuid[])
+             UNION ALL
+             SELECT order_id FROM bc_ordering.order_items WHERE reservation_id = ANY(%(expiring)s))
+  AND (id = ANY(%(named)s) OR state IN ({literals(*CANCELLABLE)}))
 ORDER BY id FOR UPDATE
 """
 
@@ -146,7 +151,7 @@ class BatchTransaction:
                 )
             reservation_ids = [event.reservation_id for event in expired]
             holders.execute(_HOLDERS, (reservation_ids,))
-            locked.execute(_LOCK_ORDERS, (direct_ids, reservation_ids))
+            locked.execute(_LOCK_ORDERS, {"named": direct_ids, "expiring": reservation_ids})
             if reviving_ids:
                 seats.execute(_SEAT_HOLDERS, (reviving_ids,))
             self._pipeline.sync()
