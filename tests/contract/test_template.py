@@ -214,6 +214,16 @@ def test_the_api_throttles_logs_access_and_allows_cors(template: dict[str, Any])
     )
     parameters = template["Parameters"]
     assert (parameters["ApiThrottleRate"]["Default"], parameters["ApiThrottleBurst"]["Default"]) == (100, 200)
+    # and the internal API's own, raised with it for an on-sale (Fulfillment reads each paid order)
+    internal = template["Resources"]["InternalApi"]["Properties"]["MethodSettings"][0]
+    assert (internal["ThrottlingRateLimit"], internal["ThrottlingBurstLimit"]) == (
+        {"Ref": "InternalApiThrottleRate"},
+        {"Ref": "InternalApiThrottleBurst"},
+    )
+    assert (parameters["InternalApiThrottleRate"]["Default"], parameters["InternalApiThrottleBurst"]["Default"]) == (
+        50,
+        100,
+    )
     assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
     assert "Authorization" in api["Cors"]["AllowHeaders"]
 
