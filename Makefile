@@ -24,7 +24,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam's telemetry would try to reach the network
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench clean
+.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench onsale clean
 
 setup: $(VENV)/.installed
 
@@ -88,6 +88,10 @@ deploy: build
 
 bench: setup
 	$(BIN)/python -m bench
+
+# a flash sale around the local stack over Kafka (bench/onsale): figures, timeline, invariants
+onsale: setup
+	$(BIN)/python -m bench.onsale
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .mypy_cache .ruff_cache
