@@ -52,8 +52,9 @@ def prepare() -> Stores:
     found = embedded.services(ROOT)
     database_url = given_database or database_of_its_own(found.database_url, BENCH_DATABASE)
     stores = Stores(database_url, given_redis or found.redis_url.removesuffix("/0") + "/2")
-    migrate_database(database_url)
-    emptied(database_url)
+    if given_database:
+        migrate_database(database_url)
+        emptied(database_url)
     os.environ.update(
         JWT_SECRET=JWT_SECRET,
         REDACTION_SECRET=REDACTION_SECRET,

@@ -78,7 +78,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=8, help="HTTP connections: the requests in flight at most")
     parser.add_argument("--base-url", help="a deployed stage's public API (then no local stack is started)")
     parser.add_argument("--internal-base-url", help="a deployed stage's internal API")
-    parser.add_argument("--bootstrap-servers", help="a deployed stage's Kafka (plaintext listener)")
+    parser.add_argument("--bootstrap-servers", help="a deployed stage's Kafka")
+    parser.add_argument("--kafka-iam", action="store_true", help="authenticate to MSK with IAM (port 9098)")
     parser.add_argument("--catalog-url", help="a deployed stage's Catalog, where the seats and prices are read")
     parser.add_argument("--jwt-secret", help="the identity service's signing key, for a deployed stage")
     parser.add_argument("--jwt-secret-arn", help="… or its secret's ARN in Secrets Manager")
@@ -95,6 +96,7 @@ class Target:
     """Where the sale is played: the APIs, Kafka, the topics (the platform's name → this run's)."""
 
     base_url: str
+    internal_base_url: str | None
     bootstrap_servers: str
     topics: dict[str, str]
     jwt_secret: str
@@ -135,7 +137,7 @@ def local_stack(args: argparse.Namespace, rng: random.Random) -> Iterator[Target
     topics = _topics(f"onsale-{run}-")
     ensure_topics(found.kafka_bootstrap_servers, topics.values())
     secret = embedded.jwt_secret(ROOT)
-    port = free_port()
+    port, internal_port = free_port(), free_port()
     state = ROOT / ".local" / "onsale"  # the runner's handled logs and failures, apart from `make run`'s
     state.mkdir(parents=True, exist_ok=True)
     environment = {
@@ -156,13 +158,14 @@ def local_stack(args: argparse.Namespace, rng: random.Random) -> Iterator[Target
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "ordering_local.cli", "serve", "--port", str(port), "--internal-port",
-             str(free_port()), "--environments", str(ENVIRONMENTS)],
+             str(internal_port), "--environments", str(ENVIRONMENTS)],
             cwd=ROOT, env=environment, stdout=output, stderr=output,
         )  # fmt: skip
     try:
         _wait_until_it_serves(f"http://127.0.0.1:{port}", process, log)
         yield Target(
-            f"http://127.0.0.1:{port}", found.kafka_bootstrap_servers, topics, secret, seats,
+            f"http://127.0.0.1:{port}", f"http://127.0.0.1:{internal_port}", found.kafka_bootstrap_servers,
+            topics, secret, seats,
             f"local stack (ordering-local serve, {ENVIRONMENTS} environments), Catalog stand-in",
             database_url, redis_url,
         )  # fmt: skip
@@ -186,7 +189,8 @@ def deployed_stage(args: argparse.Namespace) -> Iterator[Target]:
         secret = boto3.client("secretsmanager").get_secret_value(SecretId=args.jwt_secret_arn)["SecretString"]
     _, seats = seats_of_catalog(args.catalog_url, args.hot_seats)
     yield Target(
-        args.base_url.rstrip("/"), args.bootstrap_servers, _topics(""), str(secret), seats[: args.seats],
+        args.base_url.rstrip("/"), args.internal_base_url, args.bootstrap_servers, _topics(""), str(secret),
+        seats[: args.seats],
         f"stage {args.base_url}", args.database_url,
     )  # fmt: skip
 
@@ -235,6 +239,44 @@ def _database_lags(database_url: str, inventory: Inventory, payments: PaymentAnd
     }
 
 
+def _paid_seats(database_url: str, inventory: Inventory) -> tuple[int, int]:
+    """Seats paid in the database; of them, those whose reservation Inventory had expired by then
+    (the payment applied before the expiry: the order stays paid, Inventory let the seat go)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        paid = connection.execute(
+            "SELECT DISTINCT i.reservation_id::text FROM bc_ordering.order_items i JOIN bc_ordering.orders o"
+            " ON o.id = i.order_id WHERE o.state IN ('paid', 'fulfilled')"
+        ).fetchall()
+    expired = [r for (r,) in paid if (grant := inventory.grants.get(r)) is not None and grant.status == "expired"]
+    return len(paid), len(expired)
+
+
+async def _read_order(internal: Http, order_id: str) -> dict[str, Any]:
+    """The order as Fulfillment reads it; {} if the service would not say."""
+    for _ in range(5):
+        reply = await internal.call("GET /Orders/{id} internal", "GET", f"/Orders/{order_id}", None)
+        if reply.status == 200 and isinstance(reply.body, dict):
+            return reply.body
+        if reply.status not in (429, 503):
+            break
+        await asyncio.sleep(float(reply.headers.get("retry-after", "1")))
+    return {}
+
+
+def kafka_security(iam: bool) -> dict[str, Any]:
+    """The client settings of MSK's IAM listener (as the outbox relay's), or none (plaintext)."""
+    if not iam:
+        return {}
+
+    def token(_config: str) -> tuple[str, float]:
+        from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+
+        signed, expires_ms = MSKAuthTokenProvider.generate_auth_token(os.environ.get("AWS_REGION", "us-east-1"))
+        return signed, expires_ms / 1000
+
+    return {"security.protocol": "SASL_SSL", "sasl.mechanism": "OAUTHBEARER", "oauth_cb": token}
+
+
 async def _settle(target: Target, inventory: Inventory, seconds: float) -> dict[str, list[str]]:
     """The invariants once the last events have landed: the reservations as Inventory produced
     them, checked again until they are (or `seconds` have passed)."""
@@ -249,23 +291,27 @@ async def _settle(target: Target, inventory: Inventory, seconds: float) -> dict[
 
 async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    kafka = Kafka(target.bootstrap_servers, target.topics)
+    run = uuid.uuid4().hex[:6]  # the customers' ids start onsale-<run>-
+    security = kafka_security(args.kafka_iam)
+    kafka = Kafka(target.bootstrap_servers, target.topics, security)
     inventory = Inventory(target.seats, args.reservation_seconds, kafka)
+    http_client = Http(target.base_url, args.connections)
+    # Fulfillment's own client, on the internal API (a stage without it: the public one, no token)
+    internal = Http(target.internal_base_url or target.base_url, 2)
     payments = PaymentAndFulfillment(
         kafka, inventory, rng, failure_share=args.payment_failure_share,
         payment_delay_s=lambda: rng.uniform(1.0, 4.0) * args.think_scale,
+        read_order=lambda order_id: _read_order(internal, order_id), customers=f"onsale-{run}-",
     )  # fmt: skip
     reader = PublishedReader(
-        target.bootstrap_servers, [target.topics[t] for t in PUBLISHED_TOPICS], loop, payments.on_event
+        target.bootstrap_servers, [target.topics[t] for t in PUBLISHED_TOPICS], loop, payments.on_event, security
     )
-    http_client = Http(target.base_url, args.connections)
     sampler = (
         DatabaseSampler(target.database_url, str(conninfo_to_dict(target.database_url).get("dbname")))
         if target.database_url
         else None
     )
     crowd = Crowd()
-    run = uuid.uuid4().hex[:6]
     crowd_plans = plans(
         target.seats, rng, customers=args.customers, hot_share=args.hot_share, abandon_share=args.abandon_share,
         ramp_s=args.ramp_seconds, run=run,
@@ -290,10 +336,11 @@ async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> 
     )
     progress.cancel()
     http_client.close()
+    internal.close()
     reader.stop()
     kafka.close()
     database_figures = sampler.stop() if sampler else None
-    requests = http_client.requests
+    requests = sorted([*http_client.requests, *internal.requests], key=lambda request: request.sent_at)
     five_xx = [f"{r.endpoint} {r.status} {r.error}" for r in requests if r.status >= 500]
     found[invariants.NO_5XX] = five_xx
     if sampler and database_figures:
@@ -303,6 +350,9 @@ async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> 
     first_request = min((r.sent_at for r in requests), default=started)
     sold_out = len(inventory.sold) == len(target.seats) and inventory.sold_at
     lags = _database_lags(target.database_url, inventory, payments) if target.database_url else {}
+    sold_in_database, paid_after_expiry = (
+        _paid_seats(target.database_url, inventory) if target.database_url else (None, None)
+    )
     lags["reservation-created: produced → first 200 add (with think time)"] = lag(
         [(crowd.first_added_at[r] - at) * 1000 for r, at in inventory.produced_at.items() if r in crowd.first_added_at]
     )
@@ -321,6 +371,7 @@ async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> 
             "hot_share": args.hot_share, "reservation_s": args.reservation_seconds, "think_scale": args.think_scale,
             "payment_failure_share": args.payment_failure_share, "abandon_share": args.abandon_share,
             "seed": args.seed, "seconds": sale_seconds, "sold": len(inventory.sold),
+            "sold_in_database": sold_in_database, "paid_after_inventory_expired": paid_after_expiry,
             "sold_out_s": max(inventory.sold_at) - first_request if sold_out else None,
             "outcomes": dict(crowd.outcomes.most_common()), "refusals": dict(crowd.refusals.most_common()),
             "granted": len(inventory.grants), "expired": inventory.expired,

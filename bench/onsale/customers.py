@@ -80,8 +80,11 @@ class Http:
         parsed = jsonio.loads(data) if data else None
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed), latency_ms
 
-    async def call(self, endpoint: str, method: str, path: str, token: str, body: Any = None) -> Reply:
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async def call(self, endpoint: str, method: str, path: str, token: str | None, body: Any = None) -> Reply:
+        """`token`: the customer's JWT; None on the internal API, which asks for no identity."""
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         data = jsonio.dumps(body).encode() if body is not None else None
         queued_at, sent_at = time.perf_counter(), time.time()
         loop = asyncio.get_running_loop()

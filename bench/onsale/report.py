@@ -173,7 +173,14 @@ def render(results: dict[str, Any]) -> str:
         f"  wall time {results['wall_s']:.0f} s (stack start {results['stack_start_s']:.0f} s,"
         f" sale {sale['seconds']:.0f} s)",
         "",
-        f"Sold: {sale['sold']} of {sale['seats']} seats — "
+        f"Sold: {sale['sold']} of {sale['seats']} seats"
+        + (
+            f" ({sale['sold_in_database']} paid in the database, {sale['paid_after_inventory_expired']} of them"
+            " after Inventory expired their reservation)"
+            if sale["sold_in_database"] is not None
+            else ""
+        )
+        + " — "
         + (
             f"sold out in {sale['sold_out_s']:.1f} s (first request → last seat paid)"
             if sale["sold_out_s"] is not None

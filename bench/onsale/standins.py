@@ -16,13 +16,13 @@ import time
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from bench.onsale.invariants import Grant
 from ordering import jsonio
@@ -131,10 +131,11 @@ class Kafka:
     """One producer for every stand-in, its deliveries served by a thread of its own; each
     record's produce time (wall clock, to compare with the database's timestamps)."""
 
-    def __init__(self, bootstrap_servers: str, topics: dict[str, str]) -> None:
+    def __init__(self, bootstrap_servers: str, topics: dict[str, str], security: dict[str, Any]) -> None:
         self.topics = topics  # the platform's name → this run's
         self._producer = Producer(
             {"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all", "linger.ms": 2}
+            | security
         )
         self.failures: list[str] = []
         self._stop = threading.Event()
@@ -286,8 +287,13 @@ class PaymentAndFulfillment:
         *,
         failure_share: float,
         payment_delay_s: Callable[[], float],
+        read_order: Callable[[str], Awaitable[dict[str, Any]]],
+        customers: str,
     ) -> None:
+        self._customers = customers  # the prefix of this sale's customer ids
         self._kafka = kafka
+        self._read_order = read_order
+        self._fulfilments: set[asyncio.Task[None]] = set()  # held, so that none is collected unfinished
         self._inventory = inventory
         self._rng = rng
         self._failure_share = failure_share
@@ -301,12 +307,22 @@ class PaymentAndFulfillment:
         kind, order_id = event["eventType"], str(event["orderId"])
         self.published_seen_at.setdefault((order_id, kind), time.time())
         if kind == "order-checked-out":
+            if not str(event.get("userId") or "").startswith(self._customers):
+                return  # not a customer of this sale (a stage serves others too)
             self._reservations[order_id] = [str(i["reservationId"]) for i in event["items"] if i["reservationId"]]
             asyncio.get_running_loop().call_later(self._payment_delay_s(), self._pay, event)
-        elif kind == "order-paid":
+        elif kind == "order-paid" and order_id in self._reservations:
             self._inventory.paid(self._reservations.get(order_id, []))
-            self.tickets += 1
-            self._kafka.produce("ticket-issued", ticket_issued({"id": order_id}))
+            self._fulfilments.add(asyncio.get_running_loop().create_task(self._fulfil(order_id)))
+
+    async def _fulfil(self, order_id: str) -> None:
+        """As the platform's Fulfillment does: the order read on the internal API (the email to
+        send the ticket to), then ticket-issued."""
+        order = await self._read_order(order_id)
+        ticket = ticket_issued({"id": order_id})
+        ticket["customer_email"] = order.get("customerEmail") or ticket["customer_email"]
+        self._kafka.produce("ticket-issued", ticket)
+        self.tickets += 1
 
     def _pay(self, event: dict[str, Any]) -> None:
         order = {
@@ -322,8 +338,8 @@ class PaymentAndFulfillment:
 
 
 class PublishedReader:
-    """The service's published order events, read from the start of this run's topics by
-    assignment (no group to join), each handed to `deliver` on the event loop."""
+    """The service's published order events from now on (the topics' ends when it starts), read
+    by assignment (no group to join), each handed to `deliver` on the event loop."""
 
     def __init__(
         self,
@@ -331,14 +347,17 @@ class PublishedReader:
         topics: list[str],
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[dict[str, Any]], None],
+        security: dict[str, Any],
     ) -> None:
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap_servers, "group.id": f"onsale-{uuid.uuid4().hex[:8]}",
-             "enable.auto.commit": False, "fetch.wait.max.ms": 10}
+             "enable.auto.commit": False, "fetch.wait.max.ms": 10} | security
         )  # fmt: skip
         metadata = self._consumer.list_topics(timeout=TIMEOUT_S)
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
+        ends = [self._consumer.get_watermark_offsets(partition, timeout=TIMEOUT_S) for partition in partitions]
         self._consumer.assign(
-            [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in sorted(metadata.topics[t].partitions)]
+            [TopicPartition(tp.topic, tp.partition, high) for tp, (_, high) in zip(partitions, ends, strict=True)]
         )
         self._loop, self._deliver = loop, deliver
         self._stop = threading.Event()
