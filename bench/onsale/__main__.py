@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import random
@@ -239,6 +240,16 @@ def _database_lags(database_url: str, inventory: Inventory, payments: PaymentAnd
     }
 
 
+def _sold_share_times(sold_at: list[float], seats: int, first_request: float) -> dict[str, float | None]:
+    """How long from the first request until half, 90 % and 99 % of the seats were sold."""
+    ordered = sorted(sold_at)
+    times: dict[str, float | None] = {}
+    for share in (0.5, 0.9, 0.99):
+        needed = math.ceil(share * seats)
+        times[f"{share:.0%}"] = ordered[needed - 1] - first_request if len(ordered) >= needed else None
+    return times
+
+
 def _paid_seats(database_url: str, inventory: Inventory) -> tuple[int, int]:
     """Seats paid in the database; of them, those whose reservation Inventory had expired by then
     (the payment applied before the expiry: the order stays paid, Inventory let the seat go)."""
@@ -373,6 +384,7 @@ async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> 
             "seed": args.seed, "seconds": sale_seconds, "sold": len(inventory.sold),
             "sold_in_database": sold_in_database, "paid_after_inventory_expired": paid_after_expiry,
             "sold_out_s": max(inventory.sold_at) - first_request if sold_out else None,
+            "sold_share_s": _sold_share_times(inventory.sold_at, len(target.seats), first_request),
             "outcomes": dict(crowd.outcomes.most_common()), "refusals": dict(crowd.refusals.most_common()),
             "granted": len(inventory.grants), "expired": inventory.expired,
             "payments": len(payments.payment_produced_at), "tickets": payments.tickets,

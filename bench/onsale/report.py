@@ -186,6 +186,8 @@ def render(results: dict[str, Any]) -> str:
             if sale["sold_out_s"] is not None
             else f"not sold out, {sale['seats'] - sale['sold']} seats left"
         ),
+        "  sold after "
+        + ", ".join(f"{share}: {'-' if at is None else f'{at:.1f} s'}" for share, at in sale["sold_share_s"].items()),
         f"  customers: {', '.join(f'{name} {count}' for name, count in sale['outcomes'].items())}",
         f"  Inventory: {sale['granted']} reservations granted, {sale['expired']} expired; Payment: "
         f"{sale['payments']} answered; Fulfillment: {sale['tickets']} tickets",
@@ -218,7 +220,8 @@ def render(results: dict[str, Any]) -> str:
             f"Floors of this run: PostgreSQL SELECT 1 p50 {floors['postgres_select_1_p50_ms']:.3f} ms,"
             f" Redis GET p50 {floors['redis_get_p50_ms']:.3f} ms"
         )
-    lines += ["", "Invariants"]
+    checks = f", sampled {db['live_seat_checks_during_run']} times during the run and at its end" if db else ""
+    lines += ["", f"Invariants (against the database{checks})" if db else "Invariants"]
     for name, problems in results["invariants"].items():
         verdict = "holds" if not problems else f"BROKEN ({len(problems)}): {'; '.join(problems[:3])}"
         if problems == ["not checked"]:
