@@ -81,6 +81,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--internal-base-url", help="a deployed stage's internal API")
     parser.add_argument("--bootstrap-servers", help="a deployed stage's Kafka")
     parser.add_argument("--kafka-iam", action="store_true", help="authenticate to MSK with IAM (port 9098)")
+    parser.add_argument(
+        "--topic-prefix", default="", help="a deployed stage's topics: the platform's names with this prefix"
+    )
     parser.add_argument("--catalog-url", help="a deployed stage's Catalog, where the seats and prices are read")
     parser.add_argument("--jwt-secret", help="the identity service's signing key, for a deployed stage")
     parser.add_argument("--jwt-secret-arn", help="… or its secret's ARN in Secrets Manager")
@@ -190,7 +193,8 @@ def deployed_stage(args: argparse.Namespace) -> Iterator[Target]:
         secret = boto3.client("secretsmanager").get_secret_value(SecretId=args.jwt_secret_arn)["SecretString"]
     _, seats = seats_of_catalog(args.catalog_url, args.hot_seats)
     yield Target(
-        args.base_url.rstrip("/"), args.internal_base_url, args.bootstrap_servers, _topics(""), str(secret),
+        args.base_url.rstrip("/"), args.internal_base_url, args.bootstrap_servers, _topics(args.topic_prefix),
+        str(secret),
         seats[: args.seats],
         f"stage {args.base_url}", args.database_url,
     )  # fmt: skip
@@ -250,13 +254,15 @@ def _sold_share_times(sold_at: list[float], seats: int, first_request: float) ->
     return times
 
 
-def _paid_seats(database_url: str, inventory: Inventory) -> tuple[int, int]:
-    """Seats paid in the database; of them, those whose reservation Inventory had expired by then
-    (the payment applied before the expiry: the order stays paid, Inventory let the seat go)."""
+def _paid_seats(database_url: str, inventory: Inventory, seats: list[Seat]) -> tuple[int, int]:
+    """The sale's seats paid in the database; of them, those whose reservation Inventory had
+    expired by then (the payment applied before the expiry: the order stays paid, Inventory let
+    the seat go)."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         paid = connection.execute(
             "SELECT DISTINCT i.reservation_id::text FROM bc_ordering.order_items i JOIN bc_ordering.orders o"
-            " ON o.id = i.order_id WHERE o.state IN ('paid', 'fulfilled')"
+            " ON o.id = i.order_id WHERE o.state IN ('paid', 'fulfilled') AND i.seat_id = ANY(%s::uuid[])",
+            ([seat.id for seat in seats],),
         ).fetchall()
     expired = [r for (r,) in paid if (grant := inventory.grants.get(r)) is not None and grant.status == "expired"]
     return len(paid), len(expired)
@@ -362,7 +368,7 @@ async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> 
     sold_out = len(inventory.sold) == len(target.seats) and inventory.sold_at
     lags = _database_lags(target.database_url, inventory, payments) if target.database_url else {}
     sold_in_database, paid_after_expiry = (
-        _paid_seats(target.database_url, inventory) if target.database_url else (None, None)
+        _paid_seats(target.database_url, inventory, target.seats) if target.database_url else (None, None)
     )
     lags["reservation-created: produced → first 200 add (with think time)"] = lag(
         [(crowd.first_added_at[r] - at) * 1000 for r, at in inventory.produced_at.items() if r in crowd.first_added_at]

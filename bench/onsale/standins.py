@@ -354,6 +354,9 @@ class PublishedReader:
              "enable.auto.commit": False, "fetch.wait.max.ms": 10} | security
         )  # fmt: skip
         metadata = self._consumer.list_topics(timeout=TIMEOUT_S)
+        missing = [topic for topic in topics if topic not in metadata.topics]
+        if missing:
+            raise RuntimeError(f"the broker has no topic {', '.join(missing)}: the service publishes there")
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
         ends = [self._consumer.get_watermark_offsets(partition, timeout=TIMEOUT_S) for partition in partitions]
         self._consumer.assign(
