@@ -24,7 +24,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # sam's telemetry would try to reach the network
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench capacity clean
+.PHONY: setup run test lint typecheck validate unit fuzz build deploy bench capacity onsale clean
 
 setup: $(VENV)/.installed
 
@@ -93,6 +93,10 @@ bench: setup
 # .venv/bin/python -m bench.capacity --help)
 capacity: setup
 	$(BIN)/python -m bench.capacity
+
+# a flash sale around the local stack over Kafka (bench/onsale): figures, timeline, invariants
+onsale: setup
+	$(BIN)/python -m bench.onsale
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .mypy_cache .ruff_cache

@@ -50,20 +50,11 @@ class Stores:
 def prepare() -> Stores:
     given_database, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     found = embedded.services(ROOT)
-    database_url = given_database
-    if database_url is None:
-        with psycopg.connect(found.database_url, autocommit=True) as connection:
-            if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DATABASE,)).fetchone():
-                connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-        database_url = urlunsplit(urlsplit(found.database_url)._replace(path=f"/{BENCH_DATABASE}"))
+    database_url = given_database or database_of_its_own(found.database_url, BENCH_DATABASE)
     stores = Stores(database_url, given_redis or found.redis_url.removesuffix("/0") + "/2")
-    migrate_database(database_url)
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(
-            "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
-            " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters,"
-            " bc_ordering.known_users, bc_ordering.seat_prices, bc_ordering.catalog_events"
-        )
+    if given_database:
+        migrate_database(database_url)
+        emptied(database_url)
     os.environ.update(
         JWT_SECRET=JWT_SECRET,
         REDACTION_SECRET=REDACTION_SECRET,
@@ -74,6 +65,30 @@ def prepare() -> Stores:
     )
     use(stores)
     return stores
+
+
+def database_of_its_own(server_url: str, name: str) -> str:
+    """A database `name` on the server of `server_url` (created if missing), migrated and emptied:
+    the figures of a run start from nothing, and leave the tests' and `make run`'s data alone."""
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f"CREATE DATABASE {name}")
+    database_url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    migrate_database(database_url)
+    emptied(database_url)
+    return database_url
+
+
+def emptied(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "TRUNCATE bc_ordering.order_conflicts, bc_ordering.order_items, bc_ordering.orders,"
+            " bc_ordering.reservations, bc_ordering.consumed_events, bc_ordering.dead_letters,"
+            " bc_ordering.known_users, bc_ordering.seat_prices, bc_ordering.catalog_events,"
+            " bc_ordering.outbox, bc_ordering.idempotency_records"
+        )
+        # a refresh of the Catalog's prices due at once, as on a new stack
+        connection.execute("UPDATE bc_ordering.catalog_refreshes SET refreshed_at = NULL, leased_until = NULL")
 
 
 def use(stores: Stores) -> None:

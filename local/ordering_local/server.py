@@ -72,6 +72,10 @@ def make_server(
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         timeout = IDLE_S
+        # TCP_NODELAY: an answer is written as its headers, then its body; with Nagle's algorithm
+        # the body waited for the client's delayed ACK of the headers, ~40 ms on a kept-alive
+        # connection (make onsale: 44 ms at the client for 3 ms in the server)
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             started = time.perf_counter()

@@ -1,0 +1,1 @@
+"""`make onsale`: a flash sale played around the service over Kafka (see __main__)."""
