@@ -164,6 +164,7 @@ def lag(pairs: Sequence[float]) -> dict[str, float]:
 
 def render(results: dict[str, Any]) -> str:
     sale, db = results["sale"], results.get("database") or {}
+    left = sale["seats"] - sale["sold"]
     lines = [
         f"On-sale — {results['machine']} — {results['date']} — {results['target']}",
         f"  {sale['customers']:,} customers for {sale['seats']} seats ({sale['hot_seats']} hot, wanted by"
@@ -184,7 +185,7 @@ def render(results: dict[str, Any]) -> str:
         + (
             f"sold out in {sale['sold_out_s']:.1f} s (first request → last seat paid)"
             if sale["sold_out_s"] is not None
-            else f"not sold out, {sale['seats'] - sale['sold']} seats left"
+            else f"not sold out, {left} seat{'s' if left != 1 else ''} left"
         ),
         "  sold after "
         + ", ".join(f"{share}: {'-' if at is None else f'{at:.1f} s'}" for share, at in sale["sold_share_s"].items()),
