@@ -39,7 +39,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bench.onsale import invariants
-from bench.onsale.customers import Crowd, Http, Pace, Shop, plans, shop
+from bench.onsale.customers import NO_ANSWER, Crowd, Http, Pace, Shop, plans, shop
 from bench.onsale.report import DatabaseSampler, draw, endpoints, lag, render, timeline
 from bench.onsale.standins import Catalog, Inventory, Kafka, PaymentAndFulfillment, PublishedReader, Seat, venue
 from bench.setup import Stores, database_of_its_own
@@ -358,8 +358,11 @@ async def play(args: argparse.Namespace, target: Target, rng: random.Random) -> 
     kafka.close()
     database_figures = sampler.stop() if sampler else None
     requests = sorted([*http_client.requests, *internal.requests], key=lambda request: request.sent_at)
-    five_xx = [f"{r.endpoint} {r.status} {r.error}" for r in requests if r.status >= 500]
+    five_xx = [f"{r.endpoint} {r.status} {r.error}" for r in requests if r.status >= 500 or r.status == NO_ANSWER]
     found[invariants.NO_5XX] = five_xx
+    # a task that raised would otherwise leave its customer (or a ticket) out of every count, unseen
+    ended = [task for task in (*customers, *payments.fulfilments) if task.done() and not task.cancelled()]
+    found[invariants.NO_FAILED_TASK] = [repr(task.exception()) for task in ended if task.exception() is not None]
     if sampler and database_figures:
         found[invariants.SEAT_IN_TWO_LIVE_ORDERS] += database_figures["seats_in_two_live_orders_during_run"]
     if not target.database_url:

@@ -42,6 +42,9 @@ class Reply:
         return self.body.get("error") if isinstance(self.body, dict) else None
 
 
+NO_ANSWER = 0  # the status of a request that got no answer (the connection failed twice)
+
+
 class Http:
     """HTTP/1.1 over `connections` keep-alive connections, one per thread."""
 
@@ -71,13 +74,17 @@ class Http:
                 response = connection.getresponse()
                 data = response.read()
                 break
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 self._local.connection = None
-                if attempt:
-                    raise
+                if attempt:  # no answer at all: recorded as status 0, a failure the report counts
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    return Reply(NO_ANSWER, {}, {"error": f"no answer: {exc!r}"}), latency_ms
         latency_ms = (time.perf_counter() - started) * 1000
-        parsed = jsonio.loads(data) if data else None
+        try:
+            parsed = jsonio.loads(data) if data else None
+        except ValueError:  # not the service's JSON (a proxy's or a gateway's page): kept as the error
+            parsed = {"error": data[:200].decode(errors="replace")}
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, parsed), latency_ms
 
     async def call(self, endpoint: str, method: str, path: str, token: str | None, body: Any = None) -> Reply:

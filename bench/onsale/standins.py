@@ -293,7 +293,8 @@ class PaymentAndFulfillment:
         self._customers = customers  # the prefix of this sale's customer ids
         self._kafka = kafka
         self._read_order = read_order
-        self._fulfilments: set[asyncio.Task[None]] = set()  # held, so that none is collected unfinished
+        # held, so that none is collected unfinished, and read at the end for their errors
+        self.fulfilments: set[asyncio.Task[None]] = set()
         self._inventory = inventory
         self._rng = rng
         self._failure_share = failure_share
@@ -313,7 +314,7 @@ class PaymentAndFulfillment:
             asyncio.get_running_loop().call_later(self._payment_delay_s(), self._pay, event)
         elif kind == "order-paid" and order_id in self._reservations:
             self._inventory.paid(self._reservations.get(order_id, []))
-            self._fulfilments.add(asyncio.get_running_loop().create_task(self._fulfil(order_id)))
+            self.fulfilments.add(asyncio.get_running_loop().create_task(self._fulfil(order_id)))
 
     async def _fulfil(self, order_id: str) -> None:
         """As the platform's Fulfillment does: the order read on the internal API (the email to

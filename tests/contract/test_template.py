@@ -468,13 +468,15 @@ def test_the_on_sale_dashboard_is_json_whose_every_name_is_the_stacks(template: 
 def test_what_api_gateway_answers_itself_in_a_crowd_says_when_to_retry(template: dict[str, Any]) -> None:
     # Given the public API's own answers, for requests its throttle refuses and for functions
     # Lambda would not invoke (their concurrency exhausted: API Gateway's default is a bare 500)
-    responses = template["Resources"]["Api"]["Properties"]["GatewayResponses"]
-    # Then each is the contract's shape and status, says when to retry, and a browser may read it
+    public = template["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    internal = template["Resources"]["InternalApi"]["Properties"]["GatewayResponses"]
+    # Then each is the contract's shape and status and says when to retry, on both APIs, and a
+    # browser may read the public API's
     for kind, status, body in (("THROTTLED", 429, "Too many requests"), ("INTEGRATION_FAILURE", 503,
                                "Service unavailable")):  # fmt: skip
-        response = responses[kind]
-        assert response["StatusCode"] == status
-        assert json.loads(response["ResponseTemplates"]["application/json"]) == {"error": body}
-        headers = response["ResponseParameters"]["Headers"]
-        assert headers["Retry-After"] == "'1'"
-        assert headers["Access-Control-Allow-Origin"] == {"Fn::Sub": "'${AllowedOrigin}'"}
+        for response in (public[kind], internal[kind]):
+            assert response["StatusCode"] == status
+            assert json.loads(response["ResponseTemplates"]["application/json"]) == {"error": body}
+            assert response["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+        allowed = public[kind]["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"]
+        assert allowed == {"Fn::Sub": "'${AllowedOrigin}'"}

@@ -107,7 +107,7 @@ def test_twenty_parallel_adds_of_one_customer_never_exceed_the_event_limit(
         holder.execute("SELECT 1 FROM bc_ordering.orders WHERE id = %s FOR UPDATE", (cart,))
         adds = [pool.submit(limited_service.add_to_cart, r) for r in reservations[2:]]
         with psycopg.connect(database_url, autocommit=True) as watcher:
-            wait_until(lambda: _waiting_on_locks(watcher) == 20, seconds=30, what="the twenty adds waiting on locks")
+            wait_until(lambda: _waiting_on_locks(watcher) >= 20, seconds=30, what="the twenty adds waiting on locks")
         holder.rollback()
         replies = [add.result() for add in adds]
 

@@ -243,7 +243,8 @@ class SeatTaken(Exception):
 
 
 # The owner's row of bc_ordering.customer_turns, locked until the transaction ends (its migration
-# says why a row and not an advisory lock)
+# says why a row and not an advisory lock). Many customers share a row at an on-sale's scale, but
+# two meet only when they add at the same moment, and then one waits for the other's statement.
 _CUSTOMERS_TURN = "SELECT 1 FROM bc_ordering.customer_turns WHERE slot = hashtext(%s) & 65535 FOR UPDATE"
 
 
