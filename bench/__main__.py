@@ -9,15 +9,13 @@ carries the proxies' own forwarding cost. CPU is the process time of a request o
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
 import sys
 
 from bench import api, consumers, kafka, load, startup
 from bench.proxy import DelayProxy
-from bench.setup import Stores, prepare, use
+from bench.setup import Stores, prepare, round_trip_floors, run_stamp, use
 from tests.support import ROOT
 
 CALLS = int(os.environ.get("BENCH_CALLS", "1000"))
@@ -26,38 +24,14 @@ ONE_WAY_DELAY_S = 0.0005  # 1 ms round trip, about Lambda → Aurora inside a VP
 
 
 def _floors(stores: Stores) -> dict[str, float]:
-    import statistics
-    import time
-
-    import psycopg
-    import redis
-
-    with psycopg.connect(stores.database_url, autocommit=True) as connection:
-        samples = []
-        for _ in range(2000):
-            started = time.perf_counter()
-            connection.execute("SELECT 1").fetchone()
-            samples.append((time.perf_counter() - started) * 1000)
-    client = redis.Redis.from_url(stores.redis_url)
-    client.get("warm")
-    redis_samples = []
-    for _ in range(2000):
-        started = time.perf_counter()
-        client.get("bench-floor")
-        redis_samples.append((time.perf_counter() - started) * 1000)
-    return {
-        "postgres_select_1_p50_ms": statistics.median(samples),
-        "redis_get_p50_ms": statistics.median(redis_samples),
-        "interpreter_start_ms": startup.interpreter_start_ms(),
-    }
+    return {**round_trip_floors(stores), "interpreter_start_ms": startup.interpreter_start_ms()}
 
 
 def main() -> int:
     given = "DATABASE_URL" in os.environ and "REDIS_URL" in os.environ
     stores = prepare()
     results: dict[str, object] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **run_stamp(),
         "stores": "given URLs" if given else "embedded PostgreSQL 16 and Redis 6.2",
     }
     print("floors…", file=sys.stderr)

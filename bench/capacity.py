@@ -12,17 +12,15 @@ Nothing here asserts a timing. Scale it down with the flags (or CAPACITY_* varia
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from typing import Any
 
 from bench import durations, statements
 from bench.proxy import DelayProxy
-from bench.setup import prepare, use
+from bench.setup import prepare, run_stamp, use
 from tests.support import ROOT
 
 ONE_WAY_DELAY_S = 0.0005  # 1 ms round trip, about Lambda → RDS Proxy → Aurora inside a VPC (bench/__main__.py)
@@ -61,8 +59,7 @@ def main() -> int:
     given = "DATABASE_URL" in os.environ and "REDIS_URL" in os.environ
     stores = prepare()
     results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **run_stamp(),
         "stores": "given URLs" if given else "embedded PostgreSQL 16 (unix socket) and Redis 6.2",
         "settings": {key: value for key, value in vars(arguments).items()},
     }

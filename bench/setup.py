@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import platform
+import statistics
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ordering.config import settings
@@ -89,6 +94,34 @@ def emptied(database_url: str) -> None:
         )
         # a refresh of the Catalog's prices due at once, as on a new stack
         connection.execute("UPDATE bc_ordering.catalog_refreshes SET refreshed_at = NULL, leased_until = NULL")
+
+
+def run_stamp() -> dict[str, str]:
+    """The machine and the time of a run, as every bench report heads its figures."""
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def round_trip_floors(stores: Stores, samples: int = 2000) -> dict[str, float]:
+    """The p50 of a PostgreSQL `SELECT 1` and of a Redis GET on these stores: the floor a
+    request's round trips stand on, measured in the same run as the figures set against it."""
+    with psycopg.connect(stores.database_url, autocommit=True) as connection:
+        postgres = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            connection.execute("SELECT 1").fetchone()
+            postgres.append((time.perf_counter() - started) * 1000)
+    client = redis.Redis.from_url(stores.redis_url)
+    client.get("warm")
+    cache = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        client.get("bench-floor")
+        cache.append((time.perf_counter() - started) * 1000)
+    client.close()
+    return {"postgres_select_1_p50_ms": statistics.median(postgres), "redis_get_p50_ms": statistics.median(cache)}
 
 
 def use(stores: Stores) -> None:

@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -42,7 +40,7 @@ from bench.onsale import invariants
 from bench.onsale.customers import NO_ANSWER, Crowd, Http, Pace, Shop, plans, shop
 from bench.onsale.report import DatabaseSampler, draw, endpoints, lag, render, timeline
 from bench.onsale.standins import Catalog, Inventory, Kafka, PaymentAndFulfillment, PublishedReader, Seat, venue
-from bench.setup import Stores, database_of_its_own
+from bench.setup import Stores, database_of_its_own, round_trip_floors, run_stamp
 from ordering_local import embedded
 from ordering_local.embedded import free_port
 from ordering_local.kafka import ensure_topics
@@ -420,12 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving after {stack_start_s:.0f} s; the sale opens", file=sys.stderr)
         results = asyncio.run(play(args, target, rng))
         if target.database_url and target.redis_url:
-            from bench.__main__ import _floors
-
-            results["floors"] = _floors(Stores(target.database_url, target.redis_url))
+            results["floors"] = round_trip_floors(Stores(target.database_url, target.redis_url))
     results.update(
-        machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **run_stamp(),
         target=target.description,
         stack_start_s=stack_start_s,
         wall_s=time.monotonic() - wall_started,

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from bench.onsale.standins import Inventory, Seat
 from ordering import jsonio
+from tests.support import Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +30,6 @@ class Request:
     sent_at: float  # wall clock
     latency_ms: float  # on the wire: request written to response read, in the sending thread
     queued_ms: float  # waiting for a connection thread: the client's own overhead
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-    @property
-    def error(self) -> str | None:
-        return self.body.get("error") if isinstance(self.body, dict) else None
 
 
 NO_ANSWER = 0  # the status of a request that got no answer (the connection failed twice)
